@@ -1,0 +1,149 @@
+"""Judge each plan's indicators by the method, for a stage and data year, and store the verdicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import pandas as pd
+from prefect import flow, task
+from sqlalchemy.engine import Engine
+
+from flows.common import catalog, warehouse
+from flows.compute import compute_values, load_observations
+from healthplan.settings import get_settings
+from transforms.assessment import assess_plan, data_year_for
+from transforms.evaluation import Thresholds
+from warehouse.results import latest_reviews, save_evaluations
+
+
+def settings_thresholds() -> Thresholds:
+    s = get_settings()
+    return Thresholds(
+        about_tolerance=s.about_tolerance,
+        on_schedule_rho=s.on_schedule_rho,
+        needs_speedup_rho=s.needs_speedup_rho,
+        nearly_done_p=s.nearly_done_p,
+    )
+
+
+@dataclass
+class Assessment:
+    """One plan judged at one stage: the rows, and everything needed to reproduce them."""
+
+    plan_id: str
+    stage: str
+    data_year: int
+    as_of: datetime
+    observations: pd.DataFrame
+    values: pd.DataFrame
+    rows: list[dict]
+    reviews: dict[int, dict] = field(default_factory=dict)
+
+    def root_rows(self) -> list[dict]:
+        root = catalog().plan(self.plan_id).jurisdiction
+        return [r for r in self.rows if r["area"] == root]
+
+    def source_file_ids(self) -> list[int]:
+        if self.observations.empty:
+            return []
+        return sorted({int(i) for i in self.observations["source_file_id"].dropna()})
+
+
+def assess(
+    plan_id: str,
+    stage: str,
+    data_year: int | None = None,
+    as_of: datetime | None = None,
+    area: str | None = None,
+    engine: Engine | None = None,
+) -> Assessment:
+    """Load as of a moment → compute indicators → judge; nothing is written."""
+    engine = engine or warehouse()
+    plan = catalog().plan(plan_id)
+    moment = as_of or datetime.now(UTC)
+    year = data_year or data_year_for(plan, stage)
+    obs = load_observations(engine, plan_id, moment)
+    values = compute_values(plan_id, obs)
+    reviews = latest_reviews(engine, plan_id, as_of=moment)
+    verdicts = {int(n): bool(r["verdict"]) for n, r in reviews.items()}
+    rows = assess_plan(
+        plan,
+        catalog().areas(plan_id),
+        values,
+        stage,
+        year,
+        reviews=verdicts,
+        thresholds=settings_thresholds(),
+        only_area=area,
+    )
+    return Assessment(plan_id, stage, year, moment, obs, values, rows, reviews)
+
+
+def save_assessment(a: Assessment, engine: Engine | None = None) -> int:
+    engine = engine or warehouse()
+    now = datetime.now(UTC)
+    rows = [
+        {
+            "plan_id": a.plan_id,
+            "number": r["number"],
+            "area_code": r["area"],
+            "stage": a.stage,
+            "data_year": a.data_year,
+            "as_of": a.as_of,
+            "value": r["value"],
+            "baseline": r["baseline"],
+            "target": r["target"],
+            "comparator": r["comparator"],
+            "met": r["met"],
+            "tau": r["tau"],
+            "p": r["p"],
+            "rho": r["rho"],
+            "projection": r["projection"],
+            "cagr": r["cagr"],
+            "status": r["status"],
+            "status_en": r["status_en"],
+            "failing_units": r["failing_units"],
+            "warnings": r["warnings"],
+            "detail": {
+                "baseline_year": r["baseline_year"],
+                "target_text": r["target_text"],
+                "judged_at": r["judged_at"],
+                "strata": r["strata"],
+            },
+            "evaluated_at": now,
+        }
+        for r in a.rows
+    ]
+    save_evaluations(engine, a.plan_id, a.stage, a.data_year, rows)
+    return len(rows)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10])
+def assess_task(plan_id: str, stage: str, data_year: int | None, as_of: datetime | None):
+    return assess(plan_id, stage, data_year, as_of)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10])
+def save_assessment_task(a: Assessment) -> int:
+    return save_assessment(a)
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate_flow(
+    plans: list[str] | None = None,
+    stages: list[str] | None = None,
+    data_year: int | None = None,
+    as_of: datetime | None = None,
+) -> dict[str, dict[str, int]]:
+    """Statuses per plan and stage; counts of each status are the flow's result."""
+    out: dict[str, dict[str, int]] = {}
+    for plan_id in plans or sorted(catalog().plans):
+        for stage in stages or ["mid", "end"]:
+            a = assess_task(plan_id, stage, data_year, as_of)
+            save_assessment_task(a)
+            counts: dict[str, int] = {}
+            for r in a.root_rows():
+                counts[r["status"]] = counts.get(r["status"], 0) + 1
+            out[f"{plan_id}/{stage}"] = counts
+    return out

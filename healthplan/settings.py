@@ -1,0 +1,62 @@
+"""One typed settings object, read from the environment (HEALTHPLAN_*) and an optional .env file."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Everything the pipeline reads from its environment; the defaults run a fresh clone as is."""
+
+    model_config = SettingsConfigDict(env_prefix="HEALTHPLAN_", env_file=".env", extra="ignore")
+
+    data_dir: Path = Field(default=REPO_ROOT / "data", description="warehouse file, quarantine, state")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite file")
+    plans_dir: Path = Field(default=REPO_ROOT / "plans", description="plan definitions as data")
+    inbox_dir: Path = Field(default=REPO_ROOT / "samples" / "inbox", description="files to ingest")
+    reports_dir: Path = Field(default=REPO_ROOT / "reports", description="where reports are written")
+    issuing_body: str | None = Field(default=None, description="overrides the plan's issuing body")
+    # evaluation thresholds (spec defaults)
+    about_tolerance: float = 0.02
+    on_schedule_rho: float = 0.95
+    needs_speedup_rho: float = 0.60
+    nearly_done_p: float = 0.90
+    # orchestration
+    task_runner: str = Field(default="thread", description="'thread' or 'dask'")
+    dask_address: str | None = None
+    nightly_cron: str = "0 2 * * *"
+    mid_term_cron: str = "0 3 1 7 *"
+    end_term_cron: str = "0 3 1 7 *"
+    timezone: str = "Asia/Shanghai"
+    # mail
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "healthplan@localhost"
+    mail_to: list[str] = Field(default_factory=list)
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured URL, or the embedded SQLite warehouse inside the data folder."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'warehouse.sqlite').as_posix()}"
+
+
+def masked_url(url: str) -> str:
+    """A database URL with its password replaced, for every message a user or log sees."""
+    return re.sub(r"(://[^:/@]+:)([^@]+)(@)", r"\1***\3", url)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

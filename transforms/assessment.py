@@ -1,0 +1,193 @@
+"""A whole plan judged for one stage and data year: every indicator, every area.
+
+Bridges plan definitions and computed indicator values to the method's `judge`. For the
+jurisdiction itself the baseline is the one the plan states (the official x0); for its sub-areas,
+which the plan gives no baseline for, it is the warehouse's own base-year value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from healthplan.definitions import UNIT_LEVELS, Area, Indicator, Plan, Target
+from transforms.evaluation import Judgement, TargetSpec, Thresholds, judge, judge_per_unit
+from transforms.indicators import AreaTree
+
+STAGES = {"mid": "中期评估", "end": "终期评估"}
+
+
+def target_spec(target: Target) -> TargetSpec:
+    """The plan's target in the shape the method takes."""
+    strata = None
+    if target.strata:
+        strata = {
+            key: TargetSpec(
+                comparator=s.comparator, value=s.value, year=target.year, tolerance=s.tolerance
+            )
+            for key, s in target.strata.items()
+        }
+    return TargetSpec(
+        comparator=target.comparator,
+        value=target.value,
+        year=target.year,
+        tolerance=target.tolerance,
+        delta=target.delta,
+        strata=strata,
+    )
+
+
+def thresholds_for(plan: Plan, defaults: Thresholds) -> Thresholds:
+    """Settings' thresholds, overridden by any the plan's definition sets."""
+    fields = {k: getattr(defaults, k) for k in defaults.__dataclass_fields__}
+    fields.update(plan.thresholds)
+    return Thresholds(**fields)
+
+
+def data_year_for(plan: Plan, stage: str) -> int:
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; use 'mid' or 'end'")
+    return plan.mid_term_year if stage == "mid" else plan.target_year
+
+
+class ValueLookup:
+    """Fast (number, area, year, stratum) → value access over the indicator-value frame."""
+
+    def __init__(self, values: pd.DataFrame):
+        self._v: dict[tuple[int, str, int, str], float] = {}
+        if not values.empty:
+            for n, a, y, s, v in values[
+                ["number", "area_code", "year", "stratum", "value"]
+            ].itertuples(index=False):
+                if v is not None and not (isinstance(v, float) and math.isnan(v)):
+                    self._v[(int(n), str(a), int(y), str(s or ""))] = float(v)
+
+    def get(self, number: int, area: str, year: int, stratum: str = "") -> float | None:
+        return self._v.get((number, area, year, stratum))
+
+    def series(self, number: int, area: str, stratum: str = "") -> dict[int, float]:
+        return {
+            y: v for (n, a, y, s), v in self._v.items() if n == number and a == area and s == stratum
+        }
+
+
+def assess_plan(
+    plan: Plan,
+    areas: Sequence[Area],
+    values: pd.DataFrame,
+    stage: str,
+    data_year: int | None = None,
+    reviews: Mapping[int, bool] | None = None,
+    thresholds: Thresholds = Thresholds(),
+    only_area: str | None = None,
+) -> list[dict]:
+    """Judgements for every indicator and area of a plan, as plain rows ready to store or print."""
+    data_year = data_year or data_year_for(plan, stage)
+    tree = AreaTree(areas)
+    lookup = ValueLookup(values)
+    th = thresholds_for(plan, thresholds)
+    reviews = reviews or {}
+    root = plan.jurisdiction
+    area_codes = [root, *sorted(c for c in tree.areas if c != root)]
+    if only_area:
+        if only_area not in tree.areas:
+            raise ValueError(f"area {only_area!r} is not part of plan {plan.id}")
+        area_codes = [only_area]
+    rows = []
+    for ind in plan.indicators:
+        for code in area_codes:
+            rows.append(_assess_one(plan, ind, code, tree, lookup, stage, data_year, reviews, th))
+    return rows
+
+
+def _baseline(plan: Plan, ind: Indicator, code: str, lookup: ValueLookup):
+    if code == plan.jurisdiction:
+        if ind.baseline is None or ind.baseline.value is None:
+            return None
+        return (ind.baseline.year or plan.baseline_year, ind.baseline.value)
+    v = lookup.get(ind.number, code, plan.baseline_year)
+    return None if v is None else (plan.baseline_year, v)
+
+
+def _judge_area(plan, ind, code, lookup, stage, data_year, reviews, th) -> Judgement:
+    spec = target_spec(ind.target)
+    observed = lookup.get(ind.number, code, data_year)
+    kwargs = {}
+    if ind.target.strata:
+        kwargs["observed_strata"] = {
+            s: v for s in ind.target.strata if (v := lookup.get(ind.number, code, data_year, s))
+            is not None
+        }
+        kwargs["baseline_strata"] = {
+            s: v
+            for s in ind.target.strata
+            if (v := lookup.get(ind.number, code, plan.baseline_year, s)) is not None
+        }
+    return judge(
+        baseline=_baseline(plan, ind, code, lookup),
+        target=spec,
+        direction=ind.sign,
+        stage=stage,
+        observed=(data_year, observed),
+        verdict=reviews.get(ind.number),
+        thresholds=th,
+        **kwargs,
+    )
+
+
+def judging_units(plan: Plan, ind: Indicator, tree: AreaTree) -> tuple[list[str], str]:
+    """The units an indicator is judged per, falling back to the finest level the data holds."""
+    if ind.level == "area":
+        return [], "area"
+    units = tree.units(plan.jurisdiction, UNIT_LEVELS[ind.level])
+    if not units and ind.level == "town":
+        return tree.units(plan.jurisdiction, UNIT_LEVELS["county"]), "county"
+    return units, ind.level
+
+
+def _assess_one(plan, ind, code, tree, lookup, stage, data_year, reviews, th) -> dict:
+    j = _judge_area(plan, ind, code, lookup, stage, data_year, reviews, th)
+    judged_at = "area"
+    if code == plan.jurisdiction and ind.level != "area":
+        units, judged_at = judging_units(plan, ind, tree)
+        if units:
+            unit_js = {
+                tree.areas[u].name_zh: _judge_area(
+                    plan, ind, u, lookup, stage, data_year, reviews, th
+                )
+                for u in units
+            }
+            j = judge_per_unit(j, unit_js, thresholds=th)
+    base = _baseline(plan, ind, code, lookup)
+    return {
+        "plan": plan.id,
+        "number": ind.number,
+        "area": code,
+        "area_name": tree.areas[code].name_zh,
+        "stage": stage,
+        "data_year": data_year,
+        "value": lookup.get(ind.number, code, data_year),
+        "baseline": None if base is None else base[1],
+        "baseline_year": None if base is None else base[0],
+        "target": j.target_value,
+        "target_text": ind.target.text,
+        "comparator": ind.target.comparator,
+        "met": j.met,
+        "tau": j.tau,
+        "p": j.p,
+        "rho": j.rho,
+        "projection": j.projection,
+        "cagr": j.cagr,
+        "status": j.status,
+        "status_en": j.status_en,
+        "failing_units": list(j.failing_units),
+        "warnings": list(j.warnings),
+        "judged_at": judged_at,
+        "strata": {
+            k: {"value": sj_value, "status": s.status, "met": s.met}
+            for k, s in (j.strata or {}).items()
+            for sj_value in [lookup.get(ind.number, code, data_year, k)]
+        },
+    }

@@ -1,0 +1,209 @@
+"""Plan indicators from observations, by the formulas in the plan definitions.
+
+Counts are summed up the area hierarchy and the factor applies last, so a city's rate is never an
+average of its counties' rates. Pure: DataFrames and plan models in, a DataFrame out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from fnmatch import fnmatchcase
+
+import numpy as np
+import pandas as pd
+
+from healthplan.definitions import Area, Formula, Indicator, Plan, Term
+
+OBSERVATION_COLUMNS = ["area_code", "year", "element", "stratum", "value"]
+INDICATOR_COLUMNS = [
+    "plan_id",
+    "number",
+    "area_code",
+    "year",
+    "stratum",
+    "value",
+    "numerator",
+    "denominator",
+]
+
+
+class AreaTree:
+    """Parent/child relations of one jurisdiction, deepest level first for roll-ups."""
+
+    def __init__(self, areas: Sequence[Area]):
+        self.areas = {a.code: a for a in areas}
+        self.parent = {a.code: a.parent for a in areas if a.parent}
+        depth: dict[str, int] = {}
+        for code in self.areas:
+            d, cur = 0, code
+            while cur in self.parent:
+                cur, d = self.parent[cur], d + 1
+                if d > len(self.areas):
+                    raise ValueError(f"area hierarchy has a cycle at {code}")
+            depth[code] = d
+        self.depth = depth
+
+    def levels_deepest_first(self) -> list[list[str]]:
+        by_depth: dict[int, list[str]] = {}
+        for code, d in self.depth.items():
+            by_depth.setdefault(d, []).append(code)
+        return [sorted(by_depth[d]) for d in sorted(by_depth, reverse=True)]
+
+    def units(self, root: str, levels: Iterable[str]) -> list[str]:
+        """Areas of the given levels below root (e.g. every town of a district)."""
+        wanted = set(levels)
+        return sorted(
+            code
+            for code, a in self.areas.items()
+            if a.level in wanted and code != root and self.is_below(code, root)
+        )
+
+    def is_below(self, code: str, root: str) -> bool:
+        cur = code
+        while cur in self.parent:
+            cur = self.parent[cur]
+            if cur == root:
+                return True
+        return False
+
+
+def _matches(stratum: str, patterns: tuple[str, ...] | None) -> bool:
+    if patterns is None:
+        return True
+    return any(fnmatchcase(stratum, p) for p in patterns)
+
+
+def term_values(obs: pd.DataFrame, term: Term, only_stratum: str | None = None) -> pd.Series:
+    """Observed values of one term summed over its matching strata, per (area_code, year)."""
+    sel = obs[obs["element"] == term.element]
+    if sel.empty:
+        return pd.Series(dtype="float64", index=_empty_index())
+    strata = sel["stratum"].astype(str)
+    keep = strata.map(lambda s: _matches(s, term.strata))
+    if only_stratum is not None:
+        keep &= strata.map(lambda s: s == only_stratum or s.endswith(":" + only_stratum))
+    sel = sel[keep]
+    if sel.empty:
+        return pd.Series(dtype="float64", index=_empty_index())
+    return sel.groupby(["area_code", "year"])["value"].sum(min_count=1)
+
+
+def _empty_index() -> pd.MultiIndex:
+    return pd.MultiIndex.from_arrays([[], []], names=["area_code", "year"])
+
+
+def roll_up_sum(values: pd.Series, tree: AreaTree) -> pd.Series:
+    """Each area's value: the sum of its children's where any child has data, else its own."""
+    if values.empty:
+        return values
+    result = values.copy()
+    for level in tree.levels_deepest_first():
+        at_level = result[result.index.get_level_values("area_code").isin(level)]
+        parents = at_level.index.get_level_values("area_code").map(tree.parent.get)
+        has_parent = parents.notna()
+        if not has_parent.any():
+            continue
+        child = at_level[np.asarray(has_parent)]
+        sums = child.groupby([parents[has_parent], child.index.get_level_values("year")]).sum(
+            min_count=1
+        )
+        sums.index = sums.index.set_names(["area_code", "year"])
+        result = sums.combine_first(result)
+    return result.sort_index()
+
+
+def roll_up_weighted(values: pd.Series, weights: pd.Series, tree: AreaTree) -> pd.Series:
+    """Reported measures upward: an area's own report wins, else children's weighted mean."""
+    if values.empty:
+        return values
+    result = values.copy()
+    w_rolled = roll_up_sum(weights, tree) if not weights.empty else weights
+    for level in tree.levels_deepest_first():
+        at_level = result[result.index.get_level_values("area_code").isin(level)]
+        parents = at_level.index.get_level_values("area_code").map(tree.parent.get)
+        has_parent = np.asarray(parents.notna())
+        if not has_parent.any():
+            continue
+        child = at_level[has_parent]
+        w = w_rolled.reindex(child.index)
+        ok = w.notna() & child.notna()
+        child, w = child[ok], w[ok]
+        if child.empty:
+            continue
+        keys = [parents[has_parent][np.asarray(ok)], child.index.get_level_values("year")]
+        num = (child * w).groupby(keys).sum()
+        den = w.groupby(keys).sum()
+        means = (num / den).replace([np.inf, -np.inf], np.nan).dropna()
+        means.index = means.index.set_names(["area_code", "year"])
+        result = result.combine_first(means)
+    return result.sort_index()
+
+
+def _sum_terms(obs: pd.DataFrame, terms: list[Term], tree: AreaTree, stratum: str | None):
+    """All terms summed; an (area, year) is missing unless every term has a value there."""
+    parts = [roll_up_sum(term_values(obs, t, stratum), tree) for t in terms]
+    if any(p.empty for p in parts):
+        return pd.Series(dtype="float64", index=_empty_index())
+    frame = pd.concat(parts, axis=1, join="inner")
+    return frame.sum(axis=1, min_count=len(parts))
+
+
+def formula_values(
+    obs: pd.DataFrame, formula: Formula, tree: AreaTree, stratum: str | None = None
+) -> pd.DataFrame:
+    """value/numerator/denominator per (area_code, year) for one formula and stratum."""
+    if formula.kind == "ratio":
+        num = _sum_terms(obs, formula.numerator_terms, tree, stratum)
+        den = _sum_terms(obs, formula.denominator_terms, tree, stratum)
+        frame = pd.concat({"numerator": num, "denominator": den}, axis=1, join="inner")
+        den_ok = frame["denominator"].where(frame["denominator"] != 0)
+        frame["value"] = formula.factor * frame["numerator"] / den_ok
+        return frame.dropna(subset=["value"])
+    element = Term.parse(formula.element or "")
+    values = term_values(obs, element, stratum)
+    weights = (
+        roll_up_sum(term_values(obs, Term.parse(formula.weight)), tree)
+        if formula.weight
+        else pd.Series(1.0, index=values.index)
+    )
+    rolled = roll_up_weighted(values, weights, tree)
+    frame = pd.DataFrame({"value": rolled * formula.factor})
+    frame["numerator"] = np.nan
+    frame["denominator"] = weights.reindex(frame.index)
+    return frame.dropna(subset=["value"])
+
+
+def indicator_values(plan: Plan, areas: Sequence[Area], observations: pd.DataFrame) -> pd.DataFrame:
+    """Every computable indicator of a plan, for every area and year the observations allow."""
+    missing = set(OBSERVATION_COLUMNS) - set(observations.columns)
+    if missing:
+        raise ValueError(f"observations lack columns {sorted(missing)}")
+    tree = AreaTree(areas)
+    obs = observations[observations["area_code"].isin(tree.areas)]
+    frames = [_one_indicator(plan.id, ind, obs, tree) for ind in plan.indicators if ind.formula]
+    frames = [f for f in frames if not f.empty]
+    if not frames:
+        return pd.DataFrame(columns=INDICATOR_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)
+    out["year"] = out["year"].astype("int64")
+    out["number"] = out["number"].astype("int64")
+    return out[INDICATOR_COLUMNS].sort_values(["number", "area_code", "year", "stratum"])
+
+
+def _one_indicator(plan_id: str, ind: Indicator, obs: pd.DataFrame, tree: AreaTree):
+    assert ind.formula is not None
+    strata: list[str | None] = [None, *(ind.formula.split_by or [])]
+    frames = []
+    for stratum in strata:
+        f = formula_values(obs, ind.formula, tree, stratum)
+        if f.empty:
+            continue
+        f = f.reset_index()
+        f["stratum"] = stratum or ""
+        frames.append(f)
+    if not frames:
+        return pd.DataFrame(columns=INDICATOR_COLUMNS)
+    out = pd.concat(frames, ignore_index=True)
+    out["plan_id"] = plan_id
+    out["number"] = ind.number
+    return out

@@ -1,0 +1,296 @@
+"""Data-quality checks: what a careful statistician would question before trusting a status.
+
+Each check returns plain issue dicts (kind, severity, where, a Chinese-first detail and the numbers
+behind it), so the warehouse can store them and the report can show them. Pure functions.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from healthplan.definitions import Area, DataElement, Plan
+from transforms.assessment import judging_units
+from transforms.indicators import AreaTree, formula_values
+
+MODIFIED_Z_LIMIT = 3.5
+
+
+def issue(kind: str, severity: str, detail: str, **where) -> dict:
+    row = {
+        "kind": kind,
+        "severity": severity,
+        "number": None,
+        "area_code": None,
+        "year": None,
+        "file_name": None,
+        "row": None,
+        "detail": detail,
+        "data": {},
+    }
+    row.update(where)
+    return row
+
+
+def printed_tolerance(value: float, text: str | None = None) -> float:
+    """Half a unit of the last printed digit: 0.9 may be 0.85…0.95, 68.93 may be 68.925…68.935."""
+    shown = text if text and any(c.isdigit() for c in text) else repr(float(value))
+    digits = shown.split(".")[1] if "." in shown else ""
+    decimals = len([c for c in digits if c.isdigit()])
+    return 0.5 * 10**-decimals + 1e-9
+
+
+def baseline_reconciliation(plan: Plan, values: pd.DataFrame) -> list[dict]:
+    """Plan table baseline, the text's own figure and the warehouse's base-year value, side by side."""
+    root = plan.jurisdiction
+    v = values[(values["area_code"] == root) & (values["year"] == plan.baseline_year)]
+    v = v[v["stratum"] == ""].set_index("number")["value"] if not v.empty else pd.Series()
+    out = []
+    for ind in plan.indicators:
+        stated = ind.baseline.value if ind.baseline else None
+        stated_text = ind.baseline.text if ind.baseline else None
+        warehouse_v = float(v[ind.number]) if ind.number in v.index else None
+        texts = [
+            {"value": tf.value, "year": tf.year, "sentence": tf.sentence} for tf in ind.text_figures
+        ]
+        problems = []
+        if stated is not None:
+            for tf in ind.text_figures:
+                if abs(tf.value - stated) > printed_tolerance(stated, stated_text) + printed_tolerance(
+                    tf.value
+                ):
+                    problems.append(f"规划正文{tf.value:g}与指标表{stated:g}不一致")
+            if warehouse_v is not None and abs(warehouse_v - stated) > printed_tolerance(
+                stated, stated_text
+            ):
+                problems.append(f"数据仓库{plan.baseline_year}年值{warehouse_v:.{ind.decimals}f}与规划基期值{stated:g}不一致")
+        if not texts and stated is None and warehouse_v is None:
+            continue
+        severity = "warning" if problems else "info"
+        detail = "；".join(problems) or "基期值一致 / baseline consistent"
+        out.append(
+            issue(
+                "baseline_reconciliation",
+                severity,
+                detail,
+                number=ind.number,
+                area_code=root,
+                year=plan.baseline_year,
+                data={
+                    "table": stated,
+                    "table_text": stated_text,
+                    "baseline_source": ind.baseline_source,
+                    "text_figures": texts,
+                    "warehouse": warehouse_v,
+                },
+            )
+        )
+    return out
+
+
+def reported_vs_recomputed(
+    elements: Mapping[str, DataElement], observations: pd.DataFrame, areas: Sequence[Area]
+) -> list[dict]:
+    """A rate a source reports beside its parts must equal the rate recomputed from them."""
+    tree = AreaTree(areas)
+    out = []
+    for el in elements.values():
+        if el.recompute is None:
+            continue
+        reported = observations[observations["element"] == el.code]
+        if reported.empty:
+            continue
+        recomputed = formula_values(observations, el.recompute, tree)["value"]
+        for row in reported.itertuples(index=False):
+            key = (row.area_code, row.year)
+            if key not in recomputed.index:
+                continue
+            expected = float(recomputed[key])
+            tol = max(printed_tolerance(row.value), abs(expected) * 0.005)
+            if abs(expected - row.value) > tol:
+                out.append(
+                    issue(
+                        "reported_vs_recomputed",
+                        "warning",
+                        f"{el.name_zh}：报告值{row.value:g}，按分子分母重算为{expected:.2f}"
+                        f" / reported {row.value:g}, recomputed {expected:.2f}",
+                        area_code=row.area_code,
+                        year=int(row.year),
+                        data={"element": el.code, "reported": row.value, "recomputed": expected},
+                    )
+                )
+    return out
+
+
+def parts_vs_total(elements: Mapping[str, DataElement], observations: pd.DataFrame) -> list[dict]:
+    """Strata of a count must add up to the total the same source gives."""
+    counts = [e.code for e in elements.values() if e.kind in ("count", "amount")]
+    obs = observations[observations["element"].isin(counts)]
+    if obs.empty:
+        return []
+    totals = obs[obs["stratum"] == ""].set_index(["area_code", "year", "element"])["value"]
+    parts = obs[obs["stratum"] != ""].groupby(["area_code", "year", "element"])["value"].sum()
+    both = pd.concat({"total": totals, "parts": parts}, axis=1, join="inner")
+    out = []
+    for (area, year, element), r in both.iterrows():
+        if abs(r["total"] - r["parts"]) > max(0.5, abs(r["total"]) * 0.001):
+            out.append(
+                issue(
+                    "parts_vs_total",
+                    "warning",
+                    f"{elements[element].name_zh}：分项合计{r['parts']:g}不等于总数{r['total']:g}"
+                    " / parts do not sum to the total",
+                    area_code=area,
+                    year=int(year),
+                    data={"element": element, "total": r["total"], "parts": r["parts"]},
+                )
+            )
+    return out
+
+
+def impossible_values(plan: Plan, values: pd.DataFrame) -> list[dict]:
+    """Shares over 100 %, negative values, and ‰ that look like they were given as %."""
+    out = []
+    units = {i.number: i.unit for i in plan.indicators}
+    names = {i.number: i.name_zh for i in plan.indicators}
+    for r in values.itertuples(index=False):
+        unit = units.get(r.number, "")
+        where = {"number": int(r.number), "area_code": r.area_code, "year": int(r.year)}
+        if r.value < 0:
+            out.append(issue("impossible_value", "error", f"{names[r.number]}：出现负值{r.value:g}", **where))
+        elif unit == "%" and r.value > 100 + 1e-9:
+            out.append(
+                issue(
+                    "impossible_value",
+                    "warning",
+                    f"{names[r.number]}：比例超过100%（{r.value:.2f}%）/ share over 100 %",
+                    data={"value": r.value},
+                    **where,
+                )
+            )
+    for (number, area, stratum), g in values.groupby(["number", "area_code", "stratum"]):
+        if units.get(number) != "‰" or len(g) < 3:
+            continue
+        med = float(g["value"].median())
+        for r in g.itertuples(index=False):
+            if med > 0 and 0.07 <= r.value / med <= 0.14:
+                out.append(
+                    issue(
+                        "permille_as_percent",
+                        "warning",
+                        f"{names[number]}：{int(r.year)}年值{r.value:g}约为其他年份的十分之一，疑似以%填报‰"
+                        " / looks like ‰ given as %",
+                        number=int(number),
+                        area_code=area,
+                        year=int(r.year),
+                        data={"value": r.value, "median": med},
+                    )
+                )
+    return out
+
+
+def modified_z_scores(changes: np.ndarray) -> np.ndarray:
+    """Iglewicz–Hoaglin modified z-scores; a robust scale so one jump cannot hide itself."""
+    med = np.median(changes)
+    mad = np.median(np.abs(changes - med))
+    if mad > 0:
+        return 0.6745 * (changes - med) / mad
+    mean_ad = np.mean(np.abs(changes - med))
+    if mean_ad > 0:
+        return (changes - med) / (1.253314 * mean_ad)
+    return np.zeros_like(changes)
+
+
+def year_on_year_jumps(plan: Plan, values: pd.DataFrame, limit: float = MODIFIED_Z_LIMIT) -> list[dict]:
+    """Year-on-year changes far outside the series' own spread (modified z-score > limit)."""
+    names = {i.number: i.name_zh for i in plan.indicators}
+    out = []
+    for (number, area, stratum), g in values.groupby(["number", "area_code", "stratum"]):
+        g = g.sort_values("year")
+        if len(g) < 4:
+            continue
+        years = g["year"].to_numpy()
+        vals = g["value"].to_numpy(dtype=float)
+        changes = np.diff(vals)
+        z = modified_z_scores(changes)
+        for k in np.flatnonzero(np.abs(z) > limit):
+            out.append(
+                issue(
+                    "year_on_year_jump",
+                    "warning",
+                    f"{names.get(number, number)}：{int(years[k])}→{int(years[k + 1])}年由{vals[k]:g}变为"
+                    f"{vals[k + 1]:g}，修正Z值{z[k]:.1f}（阈值{limit}）/ unusual jump",
+                    number=int(number),
+                    area_code=area,
+                    year=int(years[k + 1]),
+                    data={"from": vals[k], "to": vals[k + 1], "modified_z": float(z[k])},
+                )
+            )
+    return out
+
+
+def missing_values(
+    plan: Plan, areas: Sequence[Area], values: pd.DataFrame, years: Iterable[int]
+) -> list[dict]:
+    """Years and areas the plan needs (jurisdiction, judging units) that hold no value."""
+    tree = AreaTree(areas)
+    have = set(zip(values["number"], values["area_code"], values["year"], strict=False))
+    out = []
+    for ind in plan.indicators:
+        if ind.formula is None:
+            out.append(
+                issue(
+                    "no_source",
+                    "info",
+                    f"{ind.name_zh}：无常规统计来源，需专项调查或人工评定 / no routine source",
+                    number=ind.number,
+                    area_code=plan.jurisdiction,
+                )
+            )
+            continue
+        units, _ = judging_units(plan, ind, tree)
+        for code in [plan.jurisdiction, *units]:
+            missing = [y for y in years if (ind.number, code, y) not in have]
+            if missing:
+                out.append(
+                    issue(
+                        "missing_value",
+                        "warning",
+                        f"{ind.name_zh}：{tree.areas[code].name_zh}缺少{'、'.join(map(str, missing))}年数据"
+                        " / missing years",
+                        number=ind.number,
+                        area_code=code,
+                        year=missing[-1],
+                        data={"years": missing},
+                    )
+                )
+    return out
+
+
+def plan_quality(
+    plan: Plan,
+    areas: Sequence[Area],
+    elements: Mapping[str, DataElement],
+    observations: pd.DataFrame,
+    values: pd.DataFrame,
+    years: Iterable[int],
+) -> list[dict]:
+    """Every check for one plan, most severe first."""
+    issues = [
+        *baseline_reconciliation(plan, values),
+        *reported_vs_recomputed(elements, observations, areas),
+        *parts_vs_total(elements, observations),
+        *impossible_values(plan, values),
+        *year_on_year_jumps(plan, values),
+        *missing_values(plan, areas, values, years),
+    ]
+    order = {"error": 0, "warning": 1, "info": 2}
+    for row in issues:
+        row["plan_id"] = plan.id
+        for k, v in list(row["data"].items()):
+            if isinstance(v, float) and math.isnan(v):
+                row["data"][k] = None
+    return sorted(issues, key=lambda r: (order[r["severity"]], r["kind"], r["number"] or 0))
