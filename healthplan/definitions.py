@@ -340,6 +340,12 @@ class Catalog:
                     raise DefinitionError(f"{path}: field elements.{el.code}: defined twice")
                 self.elements[el.code] = el
             self.files.append(path)
+        for el in self.elements.values():
+            unknown = sorted(el.recompute.elements() - set(self.elements)) if el.recompute else []
+            if unknown:
+                raise DefinitionError(
+                    f"{self.plans_dir}: field elements.{el.code}.recompute: unknown elements {unknown}"
+                )
         for path in sorted(self.plans_dir.glob("*/plan.yaml")):
             plan = _validate(Plan, _read_yaml(path), path)
             areas_path = path.parent / "areas.yaml"
