@@ -1,0 +1,289 @@
+"""The nightly and yearly composition: ingest → compute → quality → evaluate → report.
+
+Work whose inputs did not change is skipped: the run's fingerprint covers the warehouse's source
+files, the definition files and the code version, so a night with no new file finishes fast.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.common import catalog, code_version, warehouse
+from flows.compute import compute_plan
+from flows.evaluate import assess, save_assessment
+from flows.ingest import ingest_paths
+from flows.quality import check_plan, save_issues
+from healthplan.settings import get_settings
+from warehouse.lock import LockHeld, pipeline_lock
+from warehouse.observations import source_files
+from warehouse.results import finish_run, recent_runs, start_run
+
+STAGES = ("mid", "end")
+
+
+def task_runner():
+    """Threads on one machine; a Dask cluster (local threads or a scheduler address) to scale out."""
+    s = get_settings()
+    if s.task_runner == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if s.dask_address:
+            return DaskTaskRunner(address=s.dask_address)
+        return DaskTaskRunner(cluster_kwargs={"processes": False, "n_workers": 2})
+    return ThreadPoolTaskRunner(max_workers=max(2, os.cpu_count() or 2))
+
+
+def input_fingerprint(plans: list[str], stages: list[str], data_year: int | None) -> str:
+    """What the outputs depend on: source files, definitions, reviews, code, parameters."""
+    files = source_files(warehouse())
+    checksums = sorted(files["checksum"]) if not files.empty else []
+    h = hashlib.sha256()
+    for part in (checksums, catalog().checksum(), code_version(), plans, stages, data_year):
+        h.update(json.dumps(part, default=str).encode())
+    from warehouse.results import latest_reviews
+
+    for p in plans:
+        h.update(json.dumps(latest_reviews(warehouse(), p), default=str, sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def previous_outputs(fingerprint: str) -> dict | None:
+    """The last completed pipeline run with the same fingerprint, if its reports still exist."""
+    for run in recent_runs(warehouse(), 50):
+        params = run.get("parameters") or {}
+        if isinstance(params, str):
+            params = json.loads(params)
+        if run.get("flow") != "pipeline" or run.get("outcome") != "completed":
+            continue
+        if params.get("fingerprint") != fingerprint:
+            return None
+        paths = params.get("reports", [])
+        if paths and all(Path(p).exists() for p in paths):
+            return params
+        return None
+    return None
+
+
+@task(retries=2, retry_delay_seconds=[5, 30])
+def ingest_task(inbox: str) -> dict:
+    summary = ingest_paths([Path(inbox)])
+    return {"exit_code": summary.exit_code, "markdown": summary.to_markdown()}
+
+
+@task(retries=2, retry_delay_seconds=[2, 10])
+def compute_task(plan_id: str, as_of: datetime | None) -> int:
+    return len(compute_plan(plan_id, as_of))
+
+
+@task(retries=2, retry_delay_seconds=[2, 10])
+def quality_task(plan_id: str, as_of: datetime | None) -> dict[str, int]:
+    issues = check_plan(plan_id, as_of)
+    save_issues(plan_id, issues)
+    counts: dict[str, int] = {}
+    for i in issues:
+        counts[i["severity"]] = counts.get(i["severity"], 0) + 1
+    return counts
+
+
+@task(retries=2, retry_delay_seconds=[2, 10])
+def evaluate_task(plan_id: str, stage: str, data_year: int | None, as_of: datetime | None):
+    a = assess(plan_id, stage, data_year, as_of)
+    save_assessment(a)
+    return a
+
+
+@task(retries=2, retry_delay_seconds=[5, 30])
+def report_task(a) -> list[str]:
+    from flows.report import render_report
+
+    files = render_report(a)
+    return [str(p) for p in (files.pdf, files.html, files.xlsx)]
+
+
+@dataclass
+class PipelineResult:
+    run_id: int
+    skipped: bool
+    statuses: dict[str, dict[str, int]] = field(default_factory=dict)
+    quality: dict[str, dict[str, int]] = field(default_factory=dict)
+    reports: list[str] = field(default_factory=list)
+    ingest_exit_code: int = 0
+    seconds: float = 0.0
+
+
+@flow(name="pipeline", log_prints=True)
+def pipeline_flow(
+    plans: list[str] | None = None,
+    stages: list[str] | None = None,
+    data_year: int | None = None,
+    as_of: datetime | None = None,
+    inbox: str | None = None,
+    force: bool = False,
+) -> dict:
+    """Everything, in order, under one warehouse lock; returns statuses, quality and report paths."""
+    logger = get_run_logger()
+    started = time.perf_counter()
+    engine = warehouse()
+    plans = plans or sorted(catalog().plans)
+    stages = stages or list(STAGES)
+    inbox = inbox or str(get_settings().inbox_dir)
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    params = {"plans": plans, "stages": stages, "data_year": data_year, "inbox": inbox}
+    with pipeline_lock(engine, "pipeline", holder):
+        run_id = start_run(engine, "pipeline", params)
+        step = "ingest"
+        try:
+            ingested = ingest_task(inbox)
+            create_markdown_artifact(key="ingest-summary", markdown=ingested["markdown"])
+            step = "fingerprint"
+            fp = input_fingerprint(plans, stages, data_year)
+            before = None if (force or as_of) else previous_outputs(fp)
+            if before:
+                logger.info("输入未变，跳过计算与报告 / inputs unchanged: skipping compute and reports")
+                result = PipelineResult(run_id, True, before.get("statuses", {}),
+                                        before.get("quality", {}), before.get("reports", []),
+                                        ingested["exit_code"])  # fmt: skip
+            else:
+                result = _full_run(run_id, plans, stages, data_year, as_of, ingested["exit_code"])
+                step = "artifacts"
+            result.seconds = round(time.perf_counter() - started, 2)
+            _publish(result)
+            finish_run(engine, run_id, "completed", _summary_line(result), parameters={
+                **params, "fingerprint": fp, "statuses": result.statuses,
+                "quality": result.quality, "reports": result.reports, "skipped": result.skipped,
+            })  # fmt: skip
+            return result.__dict__
+        except Exception as e:
+            finish_run(engine, run_id, "failed", f"步骤 {step} 失败 / step {step} failed: {e}")
+            raise
+
+
+def _full_run(run_id, plans, stages, data_year, as_of, ingest_code) -> PipelineResult:
+    computed = [compute_task.submit(p, as_of) for p in plans]
+    for c in computed:
+        c.result()
+    quality = {p: f for p, f in zip(plans, [quality_task.submit(p, as_of) for p in plans], strict=True)}
+    evaluated = {
+        (p, s): evaluate_task.submit(p, s, data_year, as_of) for p in plans for s in stages
+    }
+    reports = {key: report_task.submit(fut) for key, fut in evaluated.items()}
+    statuses = {}
+    for (p, s), fut in evaluated.items():
+        counts: dict[str, int] = {}
+        for r in fut.result().root_rows():
+            counts[r["status"]] = counts.get(r["status"], 0) + 1
+        statuses[f"{p}/{s}"] = counts
+    paths = [path for fut in reports.values() for path in fut.result()]
+    return PipelineResult(
+        run_id,
+        False,
+        statuses,
+        {p: f.result() for p, f in quality.items()},
+        paths,
+        ingest_code,
+    )
+
+
+def _publish(result: PipelineResult) -> None:
+    rows = [
+        {"plan/stage": key, **{status: n for status, n in counts.items()}}
+        for key, counts in result.statuses.items()
+    ]
+    create_table_artifact(key="statuses", table=rows, description="各规划各阶段指标状态 / statuses")
+    create_table_artifact(
+        key="quality",
+        table=[{"plan": p, **c} for p, c in result.quality.items()],
+        description="数据质量问题 / quality issues by severity",
+    )
+    create_markdown_artifact(
+        key="reports",
+        markdown="\n".join(["# 评估报告 / reports", *[f"- `{p}`" for p in result.reports]]),
+    )
+
+
+def _summary_line(result: PipelineResult) -> str:
+    what = "跳过未变工作 / skipped unchanged work" if result.skipped else "完整运行 / full run"
+    return f"{what}; {len(result.reports)} files; {result.seconds}s"
+
+
+def run_pipeline(plans=None, stages=None, data_year=None, inbox=None, force=False) -> dict:
+    """Run the pipeline flow now with the configured task runner."""
+    runner_flow = pipeline_flow.with_options(task_runner=task_runner())
+    return runner_flow(
+        plans=plans,
+        stages=stages,
+        data_year=data_year,
+        inbox=str(inbox) if inbox else None,
+        force=force,
+    )
+
+
+def run_command(plans, stages, data_year, inbox) -> int:
+    """`healthplan run`: the pipeline now, with progress, then where the reports are."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    started = time.perf_counter()
+    try:
+        with console.status("运行流水线 / running the pipeline（导入→计算→评估→报告）…"):
+            result = run_pipeline(plans, stages, data_year, inbox)
+    except LockHeld as e:
+        console.print(f"[yellow]{e}[/]")
+        return 5
+    t = Table(title="各规划指标状态 / statuses")
+    t.add_column("规划/阶段")
+    t.add_column("状态分布")
+    for key, counts in result["statuses"].items():
+        t.add_row(key, "  ".join(f"{k} {v}" for k, v in counts.items()))
+    console.print(t)
+    if result["skipped"]:
+        console.print("输入未变，沿用上次结果 / inputs unchanged: previous results kept")
+    console.print("报告 / reports:")
+    for p in result["reports"]:
+        console.print(f"  {p}")
+    console.print(f"用时 / took {time.perf_counter() - started:.1f}s")
+    return 3 if result["ingest_exit_code"] == 3 else 0
+
+
+def deployments():
+    """The scheduled deployments: a nightly pipeline and the yearly mid/end-term report runs."""
+    s = get_settings()
+    nightly = pipeline_flow.to_deployment(
+        name="nightly",
+        cron=s.nightly_cron,
+        timezone=s.timezone,
+        description="每夜导入收件夹并刷新评估 / nightly ingest and refresh",
+    )
+    mid = pipeline_flow.to_deployment(
+        name="mid-term-report",
+        cron=s.mid_term_cron,
+        timezone=s.timezone,
+        parameters={"stages": ["mid"], "force": True},
+        description="中期评估报告 / mid-term evaluation report",
+    )
+    end = pipeline_flow.to_deployment(
+        name="end-term-report",
+        cron=s.end_term_cron,
+        timezone=s.timezone,
+        parameters={"stages": ["end"], "force": True},
+        description="终期评估报告 / end-of-term evaluation report",
+    )
+    return [nightly, mid, end]
+
+
+def serve_deployments() -> None:
+    from prefect import serve
+
+    serve(*deployments())
