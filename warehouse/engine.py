@@ -1,0 +1,216 @@
+"""One engine per database URL, configured for how the warehouse uses each database."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+import json
+import math
+import os
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine, make_url
+
+from healthplan.settings import get_settings, masked_url
+
+CONNECT_ATTEMPTS = 4
+CONNECT_BACKOFF_SECONDS = 0.5  # doubles after each failed attempt
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+class WarehouseUnavailable(RuntimeError):
+    """The warehouse could not be reached; the message names the masked URL and the cause."""
+
+    def __init__(self, url: str, cause: str, attempts: int):
+        self.url = masked_url(url)
+        self.cause = cause
+        self.attempts = attempts
+        super().__init__(
+            f"数据仓库无法连接 / warehouse unavailable: {self.url} "
+            f"(after {attempts} attempt{'s' if attempts != 1 else ''}): {cause}"
+        )
+
+
+def normalize_url(url: str) -> str:
+    """PostgreSQL URLs always use psycopg 3 (psycopg2 is not installed)."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy's message would repeat the whole URL
+        raise ValueError(f"not a database URL: {masked_url(url)}") from None
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    return parsed.render_as_string(hide_password=False)
+
+
+def _jsonable(value: Any) -> Any:
+    # NaN is not JSON (PostgreSQL rejects it) and numpy scalars are not serializable.
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else value
+        return [_jsonable(v) for v in items]
+    if isinstance(value, bool | int | str) or value is None:
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, decimal.Decimal):
+        return _jsonable(float(value))
+    if isinstance(value, dt.datetime | dt.date | dt.time):
+        return value.isoformat()
+    if hasattr(value, "item") and not hasattr(value, "__len__"):  # numpy scalar
+        return _jsonable(value.item())
+    if hasattr(value, "tolist"):  # numpy array, pandas Series
+        return _jsonable(value.tolist())
+    try:
+        if value != value:  # NaT
+            return None
+    except TypeError:  # pd.NA refuses to be a bool
+        return None
+    return str(value)
+
+
+def json_dumps(value: Any) -> str:
+    return json.dumps(_jsonable(value), ensure_ascii=False)
+
+
+def _password_free(text: str, url: str) -> str:
+    password = make_url(url).password
+    return text.replace(str(password), "***") if password else text
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # SQLAlchemy, not the sqlite3 module, emits BEGIN: DDL and SAVEPOINTs become transactional.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys = ON")
+        cur.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        if engine.url.database not in (None, "", ":memory:"):
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; fsync at checkpoints
+        cur.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk loads touch big indexes
+        cur.execute("PRAGMA temp_store = MEMORY")
+        cur.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "")
+        conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def _create(url: str) -> Engine:
+    parsed = make_url(url)
+    common: dict[str, Any] = {"json_serializer": json_dumps, "future": True}
+    if parsed.get_backend_name() == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:" and not database.startswith("file:"):
+            Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **common
+        )
+        _configure_sqlite(engine)
+        return engine
+    if parsed.get_backend_name() == "postgresql":
+        return sa.create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={
+                "connect_timeout": 10,
+                "application_name": "healthplan",
+                "options": "-c timezone=UTC",
+            },
+            **common,
+        )
+    return sa.create_engine(url, **common)
+
+
+def _check(engine: Engine, url: str, attempts: int, backoff: float) -> None:
+    delay = backoff
+    for attempt in range(1, attempts + 1):
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql("SELECT 1")
+            return
+        except Exception as exc:  # noqa: BLE001 - every start-up failure gets the same treatment
+            if attempt == attempts:
+                engine.dispose()
+                orig = getattr(exc, "orig", None) or exc
+                cause = _password_free(f"{type(orig).__name__}: {orig}".strip(), url)
+                raise WarehouseUnavailable(url, cause.splitlines()[0], attempts) from None
+            time.sleep(delay)
+            delay *= 2
+
+
+def get_engine(
+    url: str | None = None,
+    *,
+    attempts: int = CONNECT_ATTEMPTS,
+    backoff: float = CONNECT_BACKOFF_SECONDS,
+) -> Engine:
+    """The engine for ``url`` (default: the settings' warehouse), created and checked once.
+
+    A database that is down at start is retried ``attempts`` times with doubling backoff, then
+    ``WarehouseUnavailable`` is raised; a failed engine is not cached.
+    """
+    url = normalize_url(url or get_settings().effective_database_url)
+    with _lock:
+        engine = _engines.get(url)
+        if engine is not None:
+            return engine
+        try:
+            engine = _create(url)
+        except OSError as exc:  # e.g. the SQLite folder cannot be created
+            raise WarehouseUnavailable(url, f"{type(exc).__name__}: {exc}", 1) from None
+        _check(engine, url, max(1, attempts), backoff)
+        _engines[url] = engine
+        return engine
+
+
+def dispose_engine(url: str) -> None:
+    """Close pooled connections and forget the engine (e.g. before dropping a database)."""
+    with _lock:
+        engine = _engines.pop(normalize_url(url), None)
+    if engine is not None:
+        engine.dispose()
+
+
+def dispose_all() -> None:
+    with _lock:
+        engines = list(_engines.values())
+        _engines.clear()
+    for engine in engines:
+        engine.dispose()
+
+
+def _after_fork() -> None:
+    # A forked child must not reuse the parent's pooled connections.
+    for engine in list(_engines.values()):
+        engine.dispose(close=False)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+@contextlib.contextmanager
+def begin_write(engine: Engine) -> Iterator[Connection]:
+    """A transaction meant to write: on SQLite it takes the write lock at BEGIN (IMMEDIATE).
+
+    A deferred SQLite transaction that reads first and writes later can fail with "database is
+    locked" when another writer got in between; taking the lock up front makes it wait instead.
+    """
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn = conn.execution_options(sqlite_begin="IMMEDIATE")
+        with conn.begin():
+            yield conn

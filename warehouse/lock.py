@@ -1,0 +1,115 @@
+"""A named lock row, so two pipeline runs never interleave their writes to the warehouse."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from warehouse._sql import dialect_insert
+from warehouse.engine import begin_write
+from warehouse.schema import pipeline_lock as lock_table
+from warehouse.schema import utcnow
+
+DEFAULT_STALE_AFTER = timedelta(hours=6)  # longer than any real run; a killed run's lock expires
+
+
+class LockHeld(RuntimeError):
+    """Someone else holds the lock; says who and since when."""
+
+    def __init__(self, name: str, holder: str, since: datetime):
+        self.name, self.holder, self.since = name, holder, since
+        stamp = since.strftime("%Y-%m-%d %H:%M:%S UTC")
+        super().__init__(
+            f"流水线锁“{name}”已被 {holder} 于 {stamp} 起持有，请稍后再试 / "
+            f"pipeline lock '{name}' is held by {holder} since {stamp}; try again later"
+        )
+
+
+def _try_acquire(engine: Engine, name: str, holder: str, stale_after: timedelta | None):
+    """One attempt: (acquired_at, None) when ours, or (None, (holder, since)) when held."""
+    now = utcnow()
+    with begin_write(engine) as conn:
+        stmt = (
+            dialect_insert(conn, lock_table)
+            .values(name=name, holder=holder, acquired_at=now)
+            .on_conflict_do_nothing(index_elements=["name"])
+            .returning(lock_table.c.name)  # rowcount of an INSERT is not reliable on psycopg
+        )
+        if conn.execute(stmt).first() is not None:
+            return now, None
+        row = conn.execute(
+            sa.select(lock_table.c.holder, lock_table.c.acquired_at).where(
+                lock_table.c.name == name
+            )
+        ).one_or_none()
+        if row is None:  # released in between: try again right away
+            return None, None
+        if stale_after is not None and now - row.acquired_at > stale_after:
+            # Break it only if it is still the same stale lock (compare-and-delete).
+            conn.execute(
+                sa.delete(lock_table).where(
+                    lock_table.c.name == name, lock_table.c.acquired_at == row.acquired_at
+                )
+            )
+            return None, None
+        return None, (row.holder, row.acquired_at)
+
+
+def acquire(
+    engine: Engine,
+    name: str,
+    holder: str,
+    wait_seconds: float = 0,
+    *,
+    stale_after: timedelta | None = DEFAULT_STALE_AFTER,
+    poll_seconds: float = 1.0,
+) -> datetime:
+    """Take the lock or raise LockHeld after ``wait_seconds``; returns when it was taken."""
+    deadline = time.monotonic() + max(0.0, wait_seconds)
+    while True:
+        acquired_at, held = _try_acquire(engine, name, holder, stale_after)
+        if acquired_at is not None:
+            return acquired_at
+        if held is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LockHeld(name, *held)
+            time.sleep(min(poll_seconds, remaining))
+
+
+def release(engine: Engine, name: str, acquired_at: datetime | None = None) -> bool:
+    """Drop the lock (only the one taken at ``acquired_at`` if given); True if a row went."""
+    stmt = sa.delete(lock_table).where(lock_table.c.name == name)
+    if acquired_at is not None:
+        stmt = stmt.where(lock_table.c.acquired_at == acquired_at)
+    with begin_write(engine) as conn:
+        return conn.execute(stmt).rowcount > 0
+
+
+@contextlib.contextmanager
+def pipeline_lock(
+    engine: Engine,
+    name: str,
+    holder: str,
+    wait_seconds: float = 0,
+    *,
+    stale_after: timedelta | None = DEFAULT_STALE_AFTER,
+    poll_seconds: float = 1.0,
+) -> Iterator[datetime]:
+    """Hold the named lock for the block; raises LockHeld if another holder has it.
+
+    A run killed without cleanup leaves its row; after ``stale_after`` the next run breaks it
+    (``release(engine, name)`` clears it by hand).
+    """
+    acquired_at = acquire(
+        engine, name, holder, wait_seconds, stale_after=stale_after, poll_seconds=poll_seconds
+    )
+    try:
+        yield acquired_at
+    finally:
+        release(engine, name, acquired_at)
