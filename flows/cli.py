@@ -56,7 +56,9 @@ def parse_moment(text: str | None) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise UserError(f"无法解析时间 / cannot parse time: {text!r} (例 e.g. 2026-11-23T10:00)") from None
+        raise UserError(
+            f"无法解析时间 / cannot parse time: {text!r} (例 e.g. 2026-11-23T10:00)"
+        ) from None
     if len(text) <= 10:
         moment = moment.replace(hour=23, minute=59, second=59)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
@@ -81,6 +83,7 @@ def fmt_num(v, digits: int = 2) -> str:
 def catalog(
     plan: Annotated[str, typer.Option("--plan", help="规划 / plan id")],
     format: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
+    formulas: Annotated[bool, typer.Option("--formulas", help="显示公式 / show formulas")] = False,
 ):
     """指标目录 / the plan's indicator set."""
     from flows.common import catalog as load
@@ -89,23 +92,30 @@ def catalog(
     rows = [catalog_row(p, i) for i in p.indicators]
     if format == Fmt.json:
         return _json(rows)
-    t = Table(title=f"{p.title_zh}：主要指标（{len(rows)}项）")
-    for col in ["序号", "类别", "指标", "单位", "基期值", "目标", "属性", "层级", "公式"]:
-        t.add_column(col)
+    t = Table(title=f"{p.title_zh}：主要指标（{len(rows)}项）", show_lines=False)
+    for col in ["序号", "指标（单位）", "基期值", "目标", "属性", "评价层级"]:
+        t.add_column(col, overflow="fold")
+    if formulas:
+        t.add_column("公式 formula", overflow="fold")
+    category = None
     for r, i in zip(rows, p.indicators, strict=True):
+        if i.category_zh != category:
+            category = i.category_zh
+            t.add_row("", f"[bold]{category}[/]", *[""] * (len(t.columns) - 2))
         base = i.baseline.text if i.baseline and i.baseline.text else fmt_base(r["baseline"])
-        t.add_row(
+        cells = [
             str(r["number"]),
-            r["category"],
-            r["name_zh"],
-            r["unit"],
+            f"{r['name_zh']}（{r['unit']}）" if r["unit"] else r["name_zh"],
             base,
             i.target.text,
             r["attribute"] or "—",
-            r["level"],
-            r["formula"],
-        )
+            LEVEL_ZH[r["level"]],
+        ]
+        t.add_row(*cells, *([r["formula"]] if formulas else []))
     console.print(t)
+
+
+LEVEL_ZH = {"area": "全域", "county": "各县（区）", "town": "各镇（街道）"}
 
 
 def fmt_base(b) -> str:
@@ -166,7 +176,9 @@ def db_upgrade():
     from healthplan.settings import get_settings, masked_url
 
     warehouse()
-    console.print(f"数据仓库已是最新 / warehouse up to date: {masked_url(get_settings().effective_database_url)}")
+    console.print(
+        f"数据仓库已是最新 / warehouse up to date: {masked_url(get_settings().effective_database_url)}"
+    )
 
 
 @db_app.command("counts")
@@ -236,7 +248,20 @@ def evaluation_json(r: dict) -> dict:
 def print_evaluation(p, a, rows) -> None:
     stage_zh = "中期评估" if a.stage == "mid" else "终期评估"
     t = Table(title=f"{p.short_title_zh} {stage_zh}（数据年份 {a.data_year}）")
-    for col in ["序号", "地区", "指标", "基期值x0", "目标x*", "现值xc", "τ", "p", "ρ", "预测x̂T", "状态", "未达标单位"]:
+    for col in [
+        "序号",
+        "地区",
+        "指标",
+        "基期值x0",
+        "目标x*",
+        "现值xc",
+        "τ",
+        "p",
+        "ρ",
+        "预测x̂T",
+        "状态",
+        "未达标单位",
+    ]:
         t.add_column(col, overflow="fold")
     for r in rows:
         ind = p.indicator(r["number"])
@@ -305,7 +330,9 @@ def report(
     plan: Annotated[str, typer.Option("--plan")],
     stage: Annotated[Stage, typer.Option("--stage")],
     year: Annotated[int | None, typer.Option("--year")] = None,
-    as_of: Annotated[str | None, typer.Option("--as-of", help="复现某时点的报告 / reproduce as of")] = None,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="复现某时点的报告 / reproduce as of")
+    ] = None,
     mail: Annotated[bool, typer.Option("--mail/--no-mail")] = False,
 ):
     """生成评估报告（PDF、HTML、XLSX）/ render the evaluation report."""
@@ -347,7 +374,12 @@ def history(limit: Annotated[int, typer.Option("--limit")] = 20):
     for col in ["#", "flow", "开始 started", "结束 finished", "结果 outcome", "说明 message"]:
         t.add_column(col, overflow="fold")
     for r in recent_runs(warehouse(), limit):
-        t.add_row(*(str(r.get(k) or "") for k in ["id", "flow", "started_at", "finished_at", "outcome", "message"]))
+        t.add_row(
+            *(
+                str(r.get(k) or "")
+                for k in ["id", "flow", "started_at", "finished_at", "outcome", "message"]
+            )
+        )
     console.print(t)
 
 
