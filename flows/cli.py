@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from datetime import UTC, datetime
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -30,17 +30,17 @@ console = Console()
 err = Console(stderr=True)
 
 
-class Fmt(str, Enum):
+class Fmt(StrEnum):
     table = "table"
     json = "json"
 
 
-class Stage(str, Enum):
+class Stage(StrEnum):
     mid = "mid"
     end = "end"
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     met = "met"
     not_met = "not-met"
 
