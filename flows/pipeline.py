@@ -17,6 +17,7 @@ from pathlib import Path
 
 from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.schedules import Cron
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import catalog, code_version, warehouse
@@ -262,21 +263,18 @@ def deployments():
     s = get_settings()
     nightly = pipeline_flow.to_deployment(
         name="nightly",
-        cron=s.nightly_cron,
-        timezone=s.timezone,
+        schedule=Cron(s.nightly_cron, timezone=s.timezone),
         description="每夜导入收件夹并刷新评估 / nightly ingest and refresh",
     )
     mid = pipeline_flow.to_deployment(
         name="mid-term-report",
-        cron=s.mid_term_cron,
-        timezone=s.timezone,
+        schedule=Cron(s.mid_term_cron, timezone=s.timezone),
         parameters={"stages": ["mid"], "force": True},
         description="中期评估报告 / mid-term evaluation report",
     )
     end = pipeline_flow.to_deployment(
         name="end-term-report",
-        cron=s.end_term_cron,
-        timezone=s.timezone,
+        schedule=Cron(s.end_term_cron, timezone=s.timezone),
         parameters={"stages": ["end"], "force": True},
         description="终期评估报告 / end-of-term evaluation report",
     )

@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     dask_address: str | None = None
     nightly_cron: str = "0 2 * * *"
     mid_term_cron: str = "0 3 1 7 *"
-    end_term_cron: str = "0 3 1 7 *"
+    end_term_cron: str = "0 3 15 7 *"
     timezone: str = "Asia/Shanghai"
     # mail
     smtp_host: str | None = None

@@ -1,0 +1,732 @@
+"""Ingest statistics files: Load (bytes + sha256) → Process (transforms.parsing) → Save (warehouse).
+
+Each file is saved in one transaction: its registration, its good rows and its rejects. A file
+whose checksum the warehouse already holds is skipped and changes nothing; a corrected file for a
+past year revises the values it changes; an unreadable file stores nothing but the reason.
+
+The logic lives in plain functions (``ingest_paths`` for code, ``ingest_command`` for the CLI);
+``ingest_flow`` is the Prefect shell around the same functions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+from sqlalchemy.engine import Engine
+
+from healthplan.definitions import Catalog
+from healthplan.layouts import LayoutSet, load_layouts
+from transforms.parsing import CatalogInfo, ParsedFile, Reject, UnreadableFile, parse_file
+
+SUFFIXES = (".csv", ".xlsx")
+MAX_FILE_BYTES = 200 * 2**20
+SHOWN_REJECTS = 100  # rejects listed in the CLI and the artifact; all are in the quarantine
+STATUS_ZH = {
+    "loaded": "已入库 loaded",
+    "skipped": "已跳过 skipped",
+    "partial": "部分入库 partial",
+    "unreadable": "无法读取 unreadable",
+}
+
+
+# ------------------------------------------------------------------------------------- results
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    name: str
+    status: str  # loaded | skipped | partial | unreadable
+    checksum: str | None = None
+    source: str | None = None
+    layout: str | None = None
+    encoding: str | None = None
+    years: list[int] = field(default_factory=list)
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    inserted: int = 0
+    revised: int = 0
+    unchanged: int = 0
+    file_id: int | None = None
+    messages: list[str] = field(default_factory=list)
+    rejects: list[Reject] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in self.__dict__.items() if k != "rejects"}
+        out["rejects"] = [r.__dict__ for r in self.rejects]
+        return out
+
+
+@dataclass
+class IngestSummary:
+    """Every file of one ingest run, with totals and the exit code."""
+
+    files: list[FileResult] = field(default_factory=list)
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+
+    @property
+    def totals(self) -> dict[str, int]:
+        keys = ["rows_read", "rows_loaded", "rows_rejected", "inserted", "revised", "unchanged"]
+        out = {k: sum(getattr(f, k) for f in self.files) for k in keys}
+        out["files"] = len(self.files)
+        for status in STATUS_ZH:
+            out[status] = sum(1 for f in self.files if f.status == status)
+        return out
+
+    @property
+    def exit_code(self) -> int:
+        """0 everything loaded or skipped; 3 some rows quarantined; 2 some file unreadable."""
+        if any(f.status == "unreadable" for f in self.files):
+            return 2
+        if any(f.status == "partial" for f in self.files):
+            return 3
+        return 0
+
+    @property
+    def rejects(self) -> list[Reject]:
+        return [r for f in self.files for r in f.rejects]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "exit_code": self.exit_code,
+            "totals": self.totals,
+            "files": [f.as_dict() for f in self.files],
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "finished_at": self.finished_at.isoformat() if self.finished_at else None,
+        }
+
+    # -------------------------------------------------------------- presentation
+
+    def to_markdown(self) -> str:
+        """The summary as Markdown (for a Prefect artifact); every file text is escaped."""
+        t = self.totals
+        lines = [
+            "# 数据导入 / Ingest summary",
+            "",
+            f"文件 files: {t['files']} · 入库 loaded: {t['loaded']} · 部分 partial: {t['partial']}"
+            f" · 跳过 skipped: {t['skipped']} · 无法读取 unreadable: {t['unreadable']} · "
+            f"退出码 exit code: {self.exit_code}",
+            "",
+            "| 文件 file | 来源 source | 版式 layout | 编码 encoding | 读取 read | 入库 loaded "
+            "| 隔离 rejected | 新增 inserted | 修订 revised | 未变 unchanged | 状态 status |",
+            "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        ]
+        for f in self.files:
+            cells = [
+                f.name,
+                f.source or "—",
+                f.layout or "—",
+                f.encoding or "—",
+                f.rows_read,
+                f.rows_loaded,
+                f.rows_rejected,
+                f.inserted,
+                f.revised,
+                f.unchanged,
+                STATUS_ZH.get(f.status, f.status),
+            ]
+            lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+        lines.append(
+            f"| **合计 total** | | | | {t['rows_read']} | {t['rows_loaded']} | "
+            f"{t['rows_rejected']} | {t['inserted']} | {t['revised']} | {t['unchanged']} | |"
+        )
+        notes = [(f.name, m) for f in self.files for m in f.messages]
+        if notes:
+            lines += ["", "## 说明 / Messages", ""]
+            lines += [f"- {_md(name)}: {_md(m)}" for name, m in notes]
+        rejects = self.rejects
+        if rejects:
+            lines += [
+                "",
+                f"## 隔离的行 / Quarantined rows ({len(rejects)})",
+                "",
+                "| 文件 file | 行 row | 列 field | 值 value | 原因 reason |",
+                "| --- | ---: | --- | --- | --- |",
+            ]
+            for r in rejects[:SHOWN_REJECTS]:
+                cells = [r.file, r.row if r.row is not None else "—", r.field or "—"]
+                cells += [r.value if r.value is not None else "—", r.reason]
+                lines.append("| " + " | ".join(_md(c) for c in cells) + " |")
+            if len(rejects) > SHOWN_REJECTS:
+                lines.append(
+                    f"\n… 另有 {len(rejects) - SHOWN_REJECTS} 行，见隔离区 / "
+                    f"{len(rejects) - SHOWN_REJECTS} more in the quarantine table"
+                )
+        return "\n".join(lines) + "\n"
+
+    def render(self, console: Console) -> None:
+        """The summary for a terminal; file texts are shown as text, never as markup."""
+        table = Table(title="数据导入 / ingest", show_lines=False)
+        for col, justify in [
+            ("文件 file", "left"),
+            ("来源 source", "left"),
+            ("版式 layout", "left"),
+            ("编码 encoding", "left"),
+            ("读取 read", "right"),
+            ("入库 loaded", "right"),
+            ("隔离 rejected", "right"),
+            ("新增 inserted", "right"),
+            ("修订 revised", "right"),
+            ("未变 unchanged", "right"),
+            ("状态 status", "left"),
+        ]:
+            table.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
+        colour = {"loaded": "green", "skipped": "dim", "partial": "yellow", "unreadable": "red"}
+        for f in self.files:
+            table.add_row(
+                escape(f.name),
+                escape(f.source or "—"),
+                escape(f.layout or "—"),
+                escape(f.encoding or "—"),
+                str(f.rows_read),
+                str(f.rows_loaded),
+                str(f.rows_rejected),
+                str(f.inserted),
+                str(f.revised),
+                str(f.unchanged),
+                f"[{colour.get(f.status, 'white')}]{STATUS_ZH.get(f.status, f.status)}[/]",
+            )
+        t = self.totals
+        table.add_row(
+            "合计 total",
+            "",
+            "",
+            "",
+            str(t["rows_read"]),
+            str(t["rows_loaded"]),
+            str(t["rows_rejected"]),
+            str(t["inserted"]),
+            str(t["revised"]),
+            str(t["unchanged"]),
+            "",
+        )
+        console.print(table)
+        for f in self.files:
+            for m in f.messages:
+                style = "red" if f.status == "unreadable" else "yellow"
+                console.print(f"[{style}]{escape(f.name)}[/]: {escape(m)}")
+        rejects = self.rejects
+        if rejects:
+            rt = Table(title=f"隔离的行 / quarantined rows ({len(rejects)})")
+            for col in ["文件 file", "行 row", "列 field", "值 value", "原因 reason"]:
+                rt.add_column(col, overflow="fold")
+            for r in rejects[:SHOWN_REJECTS]:
+                rt.add_row(
+                    escape(r.file),
+                    str(r.row) if r.row is not None else "—",
+                    escape(r.field or "—"),
+                    escape(r.value if r.value is not None else "—"),
+                    escape(r.reason),
+                )
+            console.print(rt)
+            if len(rejects) > SHOWN_REJECTS:
+                console.print(
+                    f"… 另有 {len(rejects) - SHOWN_REJECTS} 行，见隔离区 / "
+                    f"{len(rejects) - SHOWN_REJECTS} more in the quarantine table"
+                )
+        verdict = {
+            0: "[green]全部入库 / everything loaded[/]",
+            3: "[yellow]部分行已隔离 / some rows quarantined (exit 3)[/]",
+            2: "[red]有文件无法读取 / some file could not be read (exit 2)[/]",
+        }[self.exit_code]
+        console.print(verdict)
+
+
+def _md(value: Any) -> str:
+    """A value as inert Markdown table text: no HTML, no links, no emphasis, no new rows."""
+    text = str(value)
+    for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;")):
+        text = text.replace(a, b)
+    for ch in "\\`*_[]|#!":
+        text = text.replace(ch, "\\" + ch)
+    return " ".join(text.split())
+
+
+# ------------------------------------------------------------------------------------- load
+
+
+@dataclass
+class SourceBytes:
+    """One file as read: its path, the name recorded for it, its bytes and their sha256."""
+
+    path: Path
+    name: str
+    data: bytes
+    checksum: str
+
+
+@dataclass(frozen=True)
+class Candidate:
+    path: Path
+    name: str  # as recorded and shown: relative to the given folder (its name included)
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def expand_paths(
+    paths: list[Path], roots: list[Path] | None = None
+) -> tuple[list[Candidate], list[FileResult]]:
+    """The files to read (folders searched recursively for *.csv / *.xlsx, sorted), and the
+    paths refused: '..' in a path, symlinks leading out of the folder, paths outside ``roots``.
+    """
+    allowed = [Path(r).resolve() for r in roots] if roots else None
+    found: list[Candidate] = []
+    refused: list[FileResult] = []
+    seen: set[Path] = set()
+
+    def refuse(p: Path | str, reason: str) -> None:
+        refused.append(FileResult(name=str(p), status="unreadable", messages=[reason]))
+
+    def add(path: Path, name: str) -> None:
+        real = path.resolve()
+        if real not in seen:
+            seen.add(real)
+            found.append(Candidate(path, name))
+
+    for given in paths:
+        p = Path(given)
+        if ".." in p.parts:
+            refuse(p, "拒绝：路径含“..” / refused: the path contains '..'; give the real path")
+            continue
+        if not os.path.lexists(p):
+            refuse(p, "文件或文件夹不存在 / no such file or folder")
+            continue
+        real = p.resolve()
+        if not real.exists():
+            refuse(p, "符号链接指向不存在的位置 / dangling symlink")
+            continue
+        if allowed is not None and not any(_within(real, a) for a in allowed):
+            refuse(p, "拒绝：在允许的文件夹之外 / refused: outside the allowed folders")
+            continue
+        if real.is_file():
+            add(p, p.name)
+            continue
+        if not real.is_dir():
+            refuse(p, "不是普通文件 / not a regular file")
+            continue
+        for dirpath, dirnames, filenames in os.walk(p, followlinks=False):
+            here = Path(dirpath)
+            dirnames.sort()
+            for d in list(dirnames):
+                sub = here / d
+                if sub.is_symlink() or d.startswith("."):
+                    if sub.is_symlink() and not _within(sub.resolve(), real):
+                        refuse(
+                            sub,
+                            "拒绝：符号链接指向文件夹之外 / refused: symlink leads out of the folder",
+                        )
+                    dirnames.remove(d)
+            for fname in sorted(filenames):
+                f = here / fname
+                if fname.startswith((".", "~$")) or f.suffix.lower() not in SUFFIXES:
+                    continue
+                target = f.resolve()
+                if f.is_symlink() and not _within(target, real):
+                    refuse(
+                        f, "拒绝：符号链接指向文件夹之外 / refused: symlink leads out of the folder"
+                    )
+                    continue
+                if not target.is_file():
+                    refuse(f, "不是普通文件 / not a regular file")
+                    continue
+                add(f, (Path(p.name or real.name) / f.relative_to(p)).as_posix())
+    found.sort(key=lambda c: c.name)
+    return found, refused
+
+
+def read_source(candidate: Candidate) -> SourceBytes:
+    """The file's bytes and sha256 (OSError when it cannot be read; UnreadableFile if too big)."""
+    info = candidate.path.stat()
+    if not stat.S_ISREG(info.st_mode):
+        raise UnreadableFile(candidate.name, "不是普通文件 / not a regular file")
+    if info.st_size > MAX_FILE_BYTES:
+        raise UnreadableFile(
+            candidate.name,
+            f"文件过大（{info.st_size / 2**20:.0f} MB，上限 {MAX_FILE_BYTES // 2**20} MB）/ "
+            "file too large",
+        )
+    data = candidate.path.read_bytes()
+    return SourceBytes(candidate.path, candidate.name, data, hashlib.sha256(data).hexdigest())
+
+
+# ------------------------------------------------------------------------------------- process
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    layouts: LayoutSet
+    info: CatalogInfo
+
+
+def parse_context(catalog: Catalog | None = None, sources_dir: Path | None = None) -> ParseContext:
+    """Layouts and catalog knowledge for parsing (default: the configured plans folder)."""
+    from flows.common import catalog as load
+    from healthplan.settings import get_settings
+
+    plans_dir = Path(get_settings().plans_dir)
+    if catalog is None and sources_dir is None:
+        return _context(load(), plans_dir / "sources")
+    return _context(catalog or load(), sources_dir or plans_dir / "sources")
+
+
+@lru_cache(maxsize=8)
+def _context(catalog: Catalog, sources_dir: Path) -> ParseContext:
+    layouts = load_layouts(sources_dir, catalog.elements)
+    return ParseContext(layouts, CatalogInfo.from_catalog(catalog))
+
+
+def parse_source(
+    src: SourceBytes, context: ParseContext, current_year: int | None = None
+) -> ParsedFile | UnreadableFile:
+    """Parse one file; an unreadable file comes back as the error, not raised."""
+    try:
+        return parse_file(
+            src.name, src.data, context.layouts, context.info, current_year=current_year
+        )
+    except UnreadableFile as e:
+        return e
+    except Exception as e:  # noqa: BLE001 - one odd file must not stop the others
+        return UnreadableFile(
+            src.name, f"解析出错 / parse error: {type(e).__name__}: {str(e)[:300]}"
+        )
+
+
+# ------------------------------------------------------------------------------------- save
+
+
+def _stamp(now: datetime | None) -> datetime:
+    moment = now or datetime.now(UTC)
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"now must be timezone-aware, got {moment!r}")
+    return moment
+
+
+def already_loaded(engine: Engine, checksum: str) -> FileResult | None:
+    """The earlier result of a file with this checksum, if it was loaded (not failed)."""
+    from warehouse.observations import source_files
+
+    rows = source_files(engine, [checksum])
+    rows = rows[rows["status"] != "failed"]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+
+    def num(v: Any) -> int:
+        return 0 if v is None or v != v else int(v)
+
+    return FileResult(
+        name="",
+        status="skipped",
+        checksum=checksum,
+        source=row["source"],
+        layout=row["layout"],
+        encoding=row["encoding"],
+        rows_read=num(row["rows_read"]),
+        file_id=int(row["id"]),
+        messages=[
+            f"已导入过（校验和相同，文件 #{int(row['id'])}「{row['name']}」）/ already loaded "
+            "(same checksum): nothing changed"
+        ],
+    )
+
+
+def save_parsed(
+    engine: Engine, src: SourceBytes, parsed: ParsedFile, now: datetime | None = None
+) -> FileResult:
+    """Register the file, load its good rows and quarantine its rejects, in one transaction."""
+    from warehouse.engine import begin_write
+    from warehouse.observations import (
+        finish_source_file,
+        load_observations,
+        register_source_file,
+        write_quarantine,
+    )
+
+    moment = _stamp(now)
+    result = FileResult(
+        name=src.name,
+        status=parsed.status,
+        checksum=src.checksum,
+        source=parsed.source,
+        layout=parsed.layout,
+        encoding=parsed.encoding,
+        years=parsed.years,
+        rows_read=parsed.rows_read,
+    )
+    with begin_write(engine) as conn:
+        file_id, loaded_before = register_source_file(
+            conn,
+            checksum=src.checksum,
+            name=src.name,
+            source=parsed.source,
+            layout=parsed.layout,
+            encoding=parsed.encoding,
+            rows_read=parsed.rows_read,
+            received_at=moment,
+        )
+        result.file_id = file_id
+        if loaded_before:
+            result.status = "skipped"
+            result.messages.append("已导入过（校验和相同）/ already loaded (same checksum)")
+            return result
+        stats = load_observations(conn, file_id, parsed.good, moment)
+        write_quarantine(
+            conn,
+            [
+                {**r.as_quarantine(), "checksum": src.checksum, "source_file_id": file_id}
+                for r in parsed.rejects
+            ],
+        )
+        finish_source_file(conn, file_id, parsed.rows_loaded, parsed.rows_rejected, parsed.status)
+    result.rows_loaded = parsed.rows_loaded
+    result.rows_rejected = parsed.rows_rejected
+    result.inserted, result.revised, result.unchanged = (
+        stats.inserted,
+        stats.revised,
+        stats.unchanged,
+    )
+    result.rejects = list(parsed.rejects)
+    if parsed.rejects:
+        result.messages.append(
+            f"{parsed.rows_rejected} 行有问题，已隔离 {len(parsed.rejects)} 项 / "
+            f"{len(parsed.rejects)} rejects in {parsed.rows_rejected} rows quarantined"
+        )
+    result.messages += [_flag_text(f) for f in parsed.flags]
+    return result
+
+
+def _flag_text(f: Reject) -> str:
+    where = " ".join(x for x in (f"第 {f.row} 行 row {f.row}" if f.row else "", f.field or "") if x)
+    value = f"「{f.value}」" if f.value else ""
+    return f"提示 note: {where}{value}: {f.reason}"
+
+
+def save_unreadable(
+    engine: Engine,
+    name: str,
+    reason: str,
+    checksum: str | None = None,
+    now: datetime | None = None,
+) -> FileResult:
+    """Nothing of the file is stored but the reason: a quarantine row without a row number.
+
+    The same file (checksum, or name when it could not be read) failing for the same reason
+    again is recorded once, so re-running an inbox changes nothing.
+    """
+    import sqlalchemy as sa
+
+    from warehouse.engine import begin_write
+    from warehouse.observations import write_quarantine
+    from warehouse.schema import quarantine
+
+    q = quarantine.c
+    same = sa.select(q.id).where(
+        q.row.is_(None),
+        q.source_file_id.is_(None),
+        q.reason == reason,
+        q.checksum == checksum if checksum else sa.and_(q.checksum.is_(None), q.file_name == name),
+    )
+    with begin_write(engine) as conn:
+        if conn.execute(same.limit(1)).first() is None:
+            write_quarantine(
+                conn,
+                [
+                    {
+                        "file_name": name,
+                        "checksum": checksum,
+                        "row": None,
+                        "field": None,
+                        "value": None,
+                        "reason": reason,
+                        "source_file_id": None,
+                        "created_at": _stamp(now),
+                    }
+                ],
+            )
+    return FileResult(name=name, status="unreadable", checksum=checksum, messages=[reason])
+
+
+# ------------------------------------------------------------------------------------- compose
+
+
+def ingest_one(
+    engine: Engine,
+    candidate: Candidate,
+    context: ParseContext,
+    now: datetime | None = None,
+    current_year: int | None = None,
+) -> FileResult:
+    """Load → Process → Save for one file."""
+    try:
+        src = read_source(candidate)
+    except UnreadableFile as e:
+        return save_unreadable(engine, candidate.name, e.reason, None, now)
+    except OSError as e:
+        reason = f"无法读取文件 / cannot read the file: {e.strerror or e}"
+        return save_unreadable(engine, candidate.name, reason, None, now)
+    earlier = already_loaded(engine, src.checksum)
+    if earlier is not None:
+        earlier.name = src.name
+        return earlier
+    parsed = parse_source(src, context, current_year)
+    if isinstance(parsed, UnreadableFile):
+        return save_unreadable(engine, src.name, parsed.reason, src.checksum, now)
+    return save_parsed(engine, src, parsed, now)
+
+
+def ingest_paths(
+    paths: list[Path],
+    *,
+    engine: Engine | None = None,
+    now: datetime | None = None,
+    roots: list[Path] | None = None,
+    context: ParseContext | None = None,
+    current_year: int | None = None,
+) -> IngestSummary:
+    """Ingest files and folders; one transaction per file. ``engine``: a migrated warehouse
+    (default: the configured one, migrated and synced). ``now``: the load time (default: the
+    clock at each file). ``roots``: folders every path must lie in (default: the paths)."""
+    if engine is None:
+        from flows.common import warehouse
+
+        engine = warehouse()
+    context = context or parse_context()
+    current_year = current_year or (now.year if now else date.today().year)
+    summary = IngestSummary(started_at=datetime.now(UTC))
+    candidates, refused = expand_paths([Path(p) for p in paths], roots)
+    for r in refused:
+        summary.files.append(save_unreadable(engine, r.name, r.messages[0], None, now))
+    for candidate in candidates:
+        summary.files.append(ingest_one(engine, candidate, context, now, current_year))
+    summary.finished_at = datetime.now(UTC)
+    return summary
+
+
+# ------------------------------------------------------------------------------------- Prefect
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def read_task(candidate: Candidate) -> SourceBytes | UnreadableFile:
+    try:
+        return read_source(candidate)
+    except UnreadableFile as e:
+        return e
+
+
+@task(cache_policy=NO_CACHE)
+def parse_task(src: SourceBytes) -> ParsedFile | UnreadableFile:
+    return parse_source(src, parse_context())
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def known_task(checksum: str) -> FileResult | None:
+    from flows.common import warehouse
+
+    return already_loaded(warehouse(), checksum)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def save_task(src: SourceBytes, parsed: ParsedFile) -> FileResult:
+    from flows.common import warehouse
+
+    return save_parsed(warehouse(), src, parsed)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], cache_policy=NO_CACHE)
+def save_unreadable_task(name: str, reason: str, checksum: str | None) -> FileResult:
+    from flows.common import warehouse
+
+    return save_unreadable(warehouse(), name, reason, checksum)
+
+
+@flow(name="ingest", log_prints=True)
+def ingest_flow(paths: list[str]) -> dict:
+    """Ingest files and folders into the warehouse; publishes the summary as an artifact."""
+    from prefect.artifacts import create_markdown_artifact
+
+    summary = IngestSummary(started_at=datetime.now(UTC))
+    candidates, refused = expand_paths([Path(p) for p in paths])
+    for r in refused:
+        summary.files.append(save_unreadable_task(r.name, r.messages[0], None))
+    for candidate in candidates:
+        try:
+            src = read_task(candidate)
+        except OSError as e:
+            src = UnreadableFile(candidate.name, f"无法读取文件 / cannot read the file: {e}")
+        if isinstance(src, UnreadableFile):
+            summary.files.append(save_unreadable_task(src.file, src.reason, None))
+            continue
+        earlier = known_task(src.checksum)
+        if earlier is not None:
+            earlier.name = src.name
+            summary.files.append(earlier)
+            continue
+        parsed = parse_task(src)
+        if isinstance(parsed, UnreadableFile):
+            summary.files.append(save_unreadable_task(src.name, parsed.reason, src.checksum))
+        else:
+            summary.files.append(save_task(src, parsed))
+    summary.finished_at = datetime.now(UTC)
+    create_markdown_artifact(
+        key="ingest-summary",
+        markdown=summary.to_markdown(),
+        description="数据导入结果 / ingest summary",
+    )
+    print(
+        f"ingest: {summary.totals['files']} files, exit code {summary.exit_code}: {summary.totals}"
+    )
+    return summary.as_dict()
+
+
+# ------------------------------------------------------------------------------------- CLI
+
+
+def ingest_command(paths: list[str], console: Console | None = None) -> int:
+    """`healthplan ingest PATH...`: ingest, print the summary, return the exit code.
+
+    Bad input never ends in a traceback: unreadable files and rows are in the summary; bad
+    definition files, an unreachable warehouse or a failed save end in one message.
+    """
+    from healthplan.definitions import DefinitionError
+    from healthplan.settings import masked_url
+
+    console = console or Console()
+    err = Console(stderr=True)
+    if not paths:
+        err.print("[red]错误 error:[/] 请给出文件或文件夹 / give files or folders to ingest")
+        return 2
+    try:
+        summary = ingest_paths([Path(p) for p in paths])
+    except DefinitionError as e:
+        err.print(f"[red]定义文件错误 definition error:[/] {escape(str(e))}")
+        return 2
+    except Exception as e:  # noqa: BLE001 - a message, not a traceback
+        from warehouse.engine import WarehouseUnavailable
+
+        if isinstance(e, WarehouseUnavailable):
+            err.print(f"[red]数据仓库不可用 warehouse unavailable:[/] {escape(masked_url(str(e)))}")
+            return 4
+        err.print(
+            f"[red]导入失败 ingest failed:[/] {escape(type(e).__name__)}: "
+            f"{escape(masked_url(str(e))[:500])}"
+        )
+        return 1
+    summary.render(console)
+    return summary.exit_code

@@ -1,0 +1,573 @@
+"""Rendering the report for real: PDF text and fonts, safety, atomic files, records and mail.
+
+A small synthetic plan (tests/transforms/test_report_context.py) is written to a temporary plans
+folder with a temporary SQLite warehouse, so these tests do not depend on the real plans.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+# Before anything imports prefect (spec/stack-notes.md): no server, no telemetry, quiet logs.
+os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="healthplan-prefect-"))
+os.environ.setdefault("PREFECT_API_URL", "")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+
+import email
+import hashlib
+import logging
+import re
+import socket
+import subprocess
+import zipfile
+from datetime import UTC, datetime
+from email import policy
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.transforms.test_report_context import AREAS, ISSUES, demo_context, demo_plan, demo_values
+from transforms.assessment import assess_plan
+
+EVIL = '<img src="file:///etc/passwd">'
+REVIEWED_AT = datetime(2019, 2, 20, 9, 0, tzinfo=UTC)
+AS_OF = datetime(2019, 3, 1, 2, 0, tzinfo=UTC)
+
+
+def _tool(*args: str) -> str:
+    return subprocess.run(args, capture_output=True, text=True, check=True, timeout=60).stdout
+
+
+def pdftext(path: Path, first: int | None = None, last: int | None = None) -> str:
+    pages = [] if first is None else ["-f", str(first), "-l", str(last or first)]
+    return _tool("pdftotext", *pages, "-layout", str(path), "-")
+
+
+def _clear_caches() -> None:
+    from flows import common
+    from healthplan.settings import get_settings
+
+    get_settings.cache_clear()
+    common.catalog.cache_clear()
+    common.warehouse.cache_clear()
+
+
+def write_plans(folder: Path, plan) -> Path:
+    plans = folder / "plans"
+    (plans / plan.id).mkdir(parents=True)
+    (plans / "elements.yaml").write_text("elements: []\n", encoding="utf-8")
+    (plans / plan.id / "plan.yaml").write_text(
+        yaml.safe_dump(plan.model_dump(mode="json"), allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
+    (plans / plan.id / "areas.yaml").write_text(
+        yaml.safe_dump(
+            {"jurisdiction": plan.jurisdiction, "areas": [a.model_dump() for a in AREAS]},
+            allow_unicode=True,
+        ),
+        encoding="utf-8",
+    )
+    return plans
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    """A plans folder holding the demo plan, a migrated SQLite warehouse, a reports folder."""
+    base = tmp_path_factory.mktemp("report_env")
+    plans = write_plans(base, demo_plan())
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HEALTHPLAN_PLANS_DIR", str(plans))
+        mp.setenv("HEALTHPLAN_DATA_DIR", str(base / "data"))
+        mp.setenv("HEALTHPLAN_REPORTS_DIR", str(base / "reports"))
+        mp.delenv("HEALTHPLAN_DATABASE_URL", raising=False)
+        mp.delenv("HEALTHPLAN_ISSUING_BODY", raising=False)
+        (base / "data").mkdir()
+        _clear_caches()
+        from flows.common import warehouse
+        from warehouse.engine import begin_write
+        from warehouse.observations import finish_source_file, register_source_file
+        from warehouse.results import add_review, replace_quality_issues
+
+        engine = warehouse()
+        with begin_write(engine) as conn:
+            file_id, _ = register_source_file(
+                conn,
+                checksum=hashlib.sha256(b"resources").hexdigest(),
+                name="卫生资源统计_2018.xlsx",
+                source="resources",
+                layout="resources_v2",
+                encoding=None,
+                rows_read=120,
+                received_at=datetime(2019, 2, 1, 8, 30, tzinfo=UTC),
+            )
+            finish_source_file(conn, file_id, 120, 0, "loaded")
+        replace_quality_issues(engine, "demo", [dict(i) for i in ISSUES])
+        add_review(engine, "demo", 5, True, "张三", "抽查达标", reviewed_at=REVIEWED_AT)
+        yield {"base": base, "engine": engine, "file_id": file_id}
+        _clear_caches()
+
+
+def demo_assessment(file_id: int = 1, plan=None):
+    from flows.evaluate import Assessment
+
+    plan = plan or demo_plan()
+    values = demo_values()
+    rows = assess_plan(plan, AREAS, values, "mid", 2018, reviews={5: True})
+    reviews = {
+        5: {"verdict": True, "reviewer": "张三", "reviewed_at": REVIEWED_AT, "reason": "抽查达标"}
+    }
+    observations = pd.DataFrame({"source_file_id": [file_id, file_id]})
+    return Assessment("demo", "mid", 2018, AS_OF, observations, values, rows, reviews)
+
+
+@pytest.fixture(scope="module")
+def rendered(env):
+    from flows.report import render_report
+
+    capture = []
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            capture.append(record.getMessage())
+
+    handler = Handler(logging.WARNING)
+    logging.getLogger("weasyprint").addHandler(handler)
+    try:
+        files = render_report(demo_assessment(env["file_id"]), engine=env["engine"])
+    finally:
+        logging.getLogger("weasyprint").removeHandler(handler)
+    return files, capture
+
+
+def table_row(ctx, number):
+    return next(r for c in ctx["table"]["categories"] for r in c["rows"] if r["number"] == number)
+
+
+# ------------------------------------------------------------------------------ the real PDF
+
+
+@pytest.mark.integration
+def test_files_land_in_the_reports_folder_under_plan_stage_year(env, rendered):
+    files, _ = rendered
+    reports = env["base"] / "reports"
+    assert files.pdf == reports / "demo_mid_2018.pdf"
+    assert files.html == reports / "demo_mid_2018.html"
+    assert files.xlsx == reports / "demo_mid_2018.xlsx"
+    assert all(p.stat().st_size > 0 for p in files.paths())
+    assert not list(reports.glob(".*.part"))
+    assert files.pdf.read_bytes().startswith(b"%PDF-")
+
+
+@pytest.mark.integration
+def test_pdf_text_has_the_title_and_the_numbers_as_formatted(rendered):
+    files, _ = rendered
+    text = pdftext(files.pdf)
+    assert "示例区卫生健康“十三五”规划" in text
+    assert "中期评估报告" in text
+    ctx, _ = demo_context()
+    for number in (1, 2, 3, 4):
+        r = table_row(ctx, number)
+        for key in ("value", "p", "rho", "projection"):
+            assert r[key] in text, (number, key, r[key])
+    assert "1.95" in text and "-0.083" in text and "0.750" in text  # worked example and ρ of 2
+    assert "南镇" in text  # per-unit failures named
+    assert "卫生资源统计_2018.xlsx" in text  # data sources in the appendix
+    assert "张三" in text  # the reviewer of the qualitative target
+
+
+@pytest.mark.integration
+def test_pdf_embeds_noto_cjk_and_no_glyph_is_missing(rendered):
+    files, captured = rendered
+    fonts = _tool("pdffonts", str(files.pdf)).splitlines()[2:]
+    cjk = [line for line in fonts if "Noto" in line and "CJK" in line]
+    assert cjk, fonts
+    for line in cjk:
+        assert line.split()[-5] == "yes"  # emb
+    assert not [m for m in captured if ".notdef" in m]
+    assert not [w for w in files.warnings if ".notdef" in w]
+    assert not captured  # no WeasyPrint warning at all (SVG, CSS, anchors)
+
+
+@pytest.mark.integration
+def test_missing_glyphs_would_be_caught():
+    from flows.report import render_pdf
+
+    _, _, warnings = render_pdf("<p>\U0010fffd</p>")
+    assert any(".notdef" in w for w in warnings)
+
+
+@pytest.mark.integration
+def test_page_count_and_toc_page_numbers(rendered):
+    files, _ = rendered
+    info = _tool("pdfinfo", str(files.pdf))
+    pages = int(re.search(r"^Pages:\s+(\d+)", info, flags=re.M).group(1))
+    assert pages == files.pages >= 8
+    toc = pdftext(files.pdf, 2)
+    for title in ("三、存在问题", "六、数据质量说明", "附录"):
+        m = re.search(rf"^\s*{title}\s*\.{{3,}}\s*(\d+)\s*$", toc, flags=re.M)
+        assert m, (title, toc)
+        page = int(m.group(1))
+        assert 2 < page <= pages
+        assert re.search(rf"^\s*{title}\s*$", pdftext(files.pdf, page), flags=re.M)
+    header_footer = pdftext(files.pdf, 3)
+    assert "示例区卫生健康“十三五”规划 · 中期评估" in header_footer
+    assert f"第3页 共 {pages} 页".replace(" ", "") in header_footer.replace(" ", "")
+
+
+@pytest.mark.integration
+def test_each_file_is_recorded_with_checksum_and_inputs(env, rendered):
+    from flows.common import catalog
+    from warehouse.results import find_reports
+
+    files, _ = rendered
+    recorded = {r["format"]: r for r in find_reports(env["engine"], "demo", "mid")}
+    assert set(recorded) == {"pdf", "html", "xlsx"}
+    for fmt, path in (("pdf", files.pdf), ("html", files.html), ("xlsx", files.xlsx)):
+        r = recorded[fmt]
+        assert r["checksum"] == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert Path(r["path"]) == path.resolve()
+        assert r["data_year"] == 2018 and r["as_of"] == AS_OF
+        assert r["code_version"]
+        inputs = r["inputs"]
+        assert inputs["source_files"] == [hashlib.sha256(b"resources").hexdigest()]
+        assert inputs["definition_checksum"] == catalog().checksum()
+        assert inputs["reviews"]["5"]["reviewer"] == "张三"
+
+
+@pytest.mark.integration
+def test_xlsx_has_chinese_headers_number_formats_and_a_frozen_header(rendered):
+    from openpyxl import load_workbook
+
+    files, _ = rendered
+    wb = load_workbook(files.xlsx)
+    ws = wb["主要指标"]
+    headers = [c.value for c in ws[1]]
+    assert headers[:3] == ["序号", "指标名称", "单位"] and "状态" in headers
+    assert ws.freeze_panes == "C2"
+    first = {h: c for h, c in zip(headers, ws[2], strict=True)}
+    assert first["指标名称"].value == "注册护士"
+    assert first["现值xc"].value == pytest.approx(1.95) and first["现值xc"].number_format == "0.00"
+    assert first["ρ"].number_format == "0.000" and first["τ"].number_format == "0.00"
+    row8 = {h: c for h, c in zip(headers, ws[9], strict=True)}
+    assert row8["现值xc"].number_format == "0"  # indicator 8 has 0 decimals
+    assert set(wb.sheetnames) == {"主要指标", "分地区", "说明"}
+
+
+# ------------------------------------------------------------------------------ hostile values
+
+
+@pytest.mark.integration
+def test_a_hostile_value_is_printed_as_text_and_nothing_is_fetched(tmp_path):
+    from flows.report import render_html, render_pdf, template_fetcher
+
+    plan = demo_plan(title_zh=EVIL + "规划")
+    first = plan.indicators[0].model_copy(update={"name_zh": EVIL, "unit": "<b>x</b>"})
+    plan = plan.model_copy(update={"indicators": [first, *plan.indicators[1:]]})
+    ctx, _ = demo_context(
+        plan=plan, issuing_body='<link rel="stylesheet" href="http://127.0.0.1:9/x.css">'
+    )
+    html = render_html(ctx)
+    assert EVIL not in html and "<b>x</b>" not in html
+    assert "&lt;img src=&#34;file:///etc/passwd&#34;&gt;" in html
+    fetcher = template_fetcher()
+    pdf, _, _ = render_pdf(html, fetcher)
+    assert not [u for u in fetcher.requested if "passwd" in u or u.startswith("http")]
+    out = tmp_path / "evil.pdf"
+    out.write_bytes(pdf)
+    text = pdftext(out)
+    assert "file:///etc/passwd" in text and "<img" in text  # shown literally
+    assert "root:" not in text
+
+
+@pytest.mark.integration
+def test_the_fetcher_serves_only_the_template_folder(tmp_path):
+    from flows.report import TEMPLATES_DIR, render_pdf, template_fetcher
+
+    fetcher = template_fetcher()
+    css = (TEMPLATES_DIR / "report.css").as_uri()
+    assert fetcher(css).read().startswith(b"/*")
+    outside = tmp_path / "secret.txt"
+    outside.write_text("secret")
+    for url in (
+        "file:///etc/passwd",
+        outside.as_uri(),
+        TEMPLATES_DIR.as_uri() + "/../pyproject.toml",
+        "http://127.0.0.1:9/x.css",
+        "https://example.org/a.png",
+        "data:text/plain,hello",
+        "ftp://example.org/x",
+    ):
+        with pytest.raises(ValueError):
+            fetcher(url)
+    # markup that asks for those, rendered: refused, logged, and the render still succeeds
+    fetcher = template_fetcher()
+    markup = (
+        '<link rel="stylesheet" href="http://127.0.0.1:9/x.css">'
+        '<img src="file:///etc/passwd"><img src="../pyproject.toml"><p>正文</p>'
+    )
+    pdf, pages, warnings = render_pdf(markup, fetcher)
+    assert pdf.startswith(b"%PDF") and pages == 1
+    assert fetcher.served == []
+    assert len(fetcher.requested) == 3
+    assert any("refused" in w for w in warnings)
+
+
+def test_template_helpers_escape_before_they_mark_up():
+    from flows.report import css_string, sym
+
+    assert str(sym("预测 hat{x}_{T}")) == '预测 <span class="hat">x</span><sub>T</sub>'
+    assert str(sym("<b>x_{0}</b>")) == "&lt;b&gt;x<sub>0</sub>&lt;/b&gt;"
+    hostile = str(css_string('页"</style><script>'))
+    assert hostile.startswith('"页') and hostile.count('"') == 2 and "<" not in hostile
+
+
+def test_xlsx_never_writes_data_as_a_formula(tmp_path):
+    from openpyxl import load_workbook
+
+    from flows.report import render_xlsx
+
+    hostile = ["=1+1", '=HYPERLINK("http://evil","x")', "+SUM(A1)", "-2+3", "@cmd", "\t=1"]
+    plan = demo_plan()
+    inds = [
+        i.model_copy(update={"name_zh": name})
+        for i, name in zip(plan.indicators, hostile, strict=False)
+    ]
+    plan = plan.model_copy(update={"indicators": inds + plan.indicators[len(hostile) :]})
+    ctx, rows = demo_context(plan=plan)
+    out = tmp_path / "t.xlsx"
+    out.write_bytes(render_xlsx(ctx, rows, plan))
+    ws = load_workbook(out)["主要指标"]
+    names = [ws.cell(row=r, column=2) for r in range(2, 2 + len(hostile))]
+    assert [c.value for c in names] == hostile
+    assert all(c.data_type == "s" for c in names)
+    for c in ws.iter_rows():
+        for cell in c:
+            assert cell.data_type != "f"
+    with zipfile.ZipFile(out) as z:  # the raw sheet XML holds no <f> (formula) element either
+        for name in z.namelist():
+            if name.startswith("xl/worksheets/"):
+                assert "<f>" not in z.read(name).decode()
+
+
+# ------------------------------------------------------------------------------ atomic writes
+
+
+def _previous(folder: Path) -> dict[Path, bytes]:
+    folder.mkdir(parents=True, exist_ok=True)
+    old = {
+        folder / f"demo_mid_2018.{ext}": f"previous {ext}".encode()
+        for ext in ("pdf", "html", "xlsx")
+    }
+    for p, b in old.items():
+        p.write_bytes(b)
+    return old
+
+
+def _inputs():
+    from flows.report import ReportInputs
+
+    return ReportInputs(
+        plan=demo_plan(), areas=AREAS, quality_issues=[], source_files=[],
+        definition_checksum="0" * 64, code_version="test",
+    )  # fmt: skip
+
+
+def test_a_render_that_fails_leaves_the_previous_files(tmp_path, monkeypatch):
+    from flows import report
+
+    old = _previous(tmp_path)
+
+    def broken(html, fetcher=None):
+        raise RuntimeError("layout failed half-way")
+
+    monkeypatch.setattr(report, "render_pdf", broken)
+    with pytest.raises(RuntimeError):
+        report.render_report(demo_assessment(), out_dir=tmp_path, engine=object(), inputs=_inputs())
+    assert {p: p.read_bytes() for p in old} == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in old)
+
+
+@pytest.mark.integration
+def test_a_write_that_fails_midway_leaves_no_partial_file(tmp_path, monkeypatch):
+    from flows import report
+
+    old = _previous(tmp_path)
+    calls = {"n": 0}
+    real_fsync = os.fsync
+
+    def flaky_fsync(fd):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the first file is staged, the second one dies mid-way
+            raise OSError(28, "No space left on device")
+        return real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", flaky_fsync)
+    with pytest.raises(OSError):
+        report.render_report(demo_assessment(), out_dir=tmp_path, engine=object(), inputs=_inputs())
+    assert {p: p.read_bytes() for p in old} == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in old)
+
+
+def test_write_atomically_replaces_all_files(tmp_path):
+    from flows.report import write_atomically
+
+    old = _previous(tmp_path)
+    write_atomically({p: b"new " + p.suffix.encode() for p in old})
+    assert {p.read_bytes() for p in old} == {b"new .pdf", b"new .html", b"new .xlsx"}
+    assert oct(next(iter(old)).stat().st_mode & 0o777) == "0o644"
+
+
+def test_report_names_and_reproductions():
+    from flows.report import report_stem
+
+    assert report_stem("longhu", "mid", 2018) == "longhu_mid_2018"
+    moment = datetime(2019, 3, 1, 10, 0, tzinfo=UTC)
+    assert report_stem("longhu", "mid", 2018, moment) == "longhu_mid_2018_asof20190301T100000"
+
+
+# ------------------------------------------------------------------------------ the command
+
+
+@pytest.mark.integration
+def test_report_command_unwritable_folder_is_a_message_not_a_traceback(env, monkeypatch, capsys):
+    from flows.report import report_command
+    from healthplan.settings import get_settings
+
+    blocker = env["base"] / "a_file"
+    blocker.write_text("x")
+    monkeypatch.setenv("HEALTHPLAN_REPORTS_DIR", str(blocker / "reports"))
+    get_settings.cache_clear()
+    try:
+        assert report_command("demo", "mid", 2018, None, False) == 1
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert "报告未生成" in err and "Traceback" not in err
+
+
+def test_report_command_unknown_plan(env, capsys):
+    from flows.report import report_command
+
+    assert report_command("nope", "mid", None, None, False) == 1
+    assert "nope" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ mail
+
+
+class _Inbox:
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append(envelope)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_server():
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    inbox = _Inbox()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield inbox, port
+    finally:
+        controller.stop()
+
+
+def _settings(port, **kw):
+    from healthplan.settings import Settings
+
+    return Settings(
+        smtp_host="127.0.0.1", smtp_port=port, mail_from="healthplan@example.org",
+        mail_to=["leader@example.org", "office@example.org"], **kw,
+    )  # fmt: skip
+
+
+def test_mail_arrives_with_the_pdf_attached(smtp_server, tmp_path):
+    from flows.distribute import mail_report
+
+    inbox, port = smtp_server
+    pdf = tmp_path / "demo_mid_2018.pdf"
+    pdf.write_bytes(b"%PDF-1.7 test report")
+    sent = mail_report(pdf, "示例规划中期评估报告", "见附件。", _settings(port))
+    assert sent == ["leader@example.org", "office@example.org"]
+    (envelope,) = inbox.messages
+    assert sorted(envelope.rcpt_tos) == ["leader@example.org", "office@example.org"]
+    msg = email.message_from_bytes(envelope.content, policy=policy.default)
+    assert msg["Subject"] == "示例规划中期评估报告"
+    (att,) = [p for p in msg.iter_attachments() if p.get_content_type() == "application/pdf"]
+    assert att.get_filename() == "demo_mid_2018.pdf"
+    assert att.get_content() == pdf.read_bytes()
+    assert "见附件" in msg.get_body(("plain",)).get_content()
+
+
+def test_mail_failures_never_show_the_password(smtp_server, tmp_path, caplog):
+    from flows.distribute import MailError, mail_report
+
+    _, port = smtp_server
+    pdf = tmp_path / "r.pdf"
+    pdf.write_bytes(b"%PDF")
+    secret = "s3cret-Pa55"
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(MailError) as e:  # this server offers no AUTH without TLS
+        mail_report(pdf, "s", "b", _settings(port, smtp_user="bureau", smtp_password=secret))
+    assert secret not in str(e.value) and secret not in caplog.text
+    with pytest.raises(MailError, match="HEALTHPLAN_SMTP_HOST"):
+        mail_report(pdf, "s", "b", _settings(port).model_copy(update={"smtp_host": None}))
+    with pytest.raises(MailError):  # nobody listening
+        mail_report(pdf, "s", "b", _settings(1, smtp_password=secret), timeout=2)
+
+
+@pytest.mark.integration
+def test_report_command_renders_from_the_warehouse_and_mails(env, smtp_server, monkeypatch, capsys):
+    from flows.report import report_command
+    from healthplan.settings import get_settings
+
+    inbox, port = smtp_server
+    monkeypatch.setenv("HEALTHPLAN_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("HEALTHPLAN_SMTP_PORT", str(port))
+    monkeypatch.setenv("HEALTHPLAN_MAIL_TO", '["leader@example.org"]')
+    get_settings.cache_clear()
+    try:
+        code = report_command("demo", "end", None, None, True)
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    out = capsys.readouterr()
+    assert code == 0, out.err
+    assert "demo_end_2020.pdf" in out.out and "leader@example.org" in out.out
+    (envelope,) = inbox.messages
+    msg = email.message_from_bytes(envelope.content, policy=policy.default)
+    assert [p.get_filename() for p in msg.iter_attachments()] == ["demo_end_2020.pdf"]
+
+
+# ------------------------------------------------------------------------------ Prefect
+
+
+@pytest.mark.integration
+def test_report_flow_renders_in_parallel_and_publishes_the_paths(env):
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.report import report_flow
+
+    with prefect_test_harness(server_startup_timeout=120):
+        result = report_flow(plans=["demo"], stages=["mid", "end"])
+        from prefect.artifacts import Artifact
+
+        artifact = Artifact.get("evaluation-reports")
+    assert set(result) == {"demo/mid", "demo/end"}
+    for paths in result.values():
+        assert [Path(p).suffix for p in paths] == [".pdf", ".html", ".xlsx"]
+        assert all(Path(p).exists() for p in paths)
+    assert artifact is not None and "demo_end_2020.pdf" in artifact.data

@@ -1,0 +1,1244 @@
+"""Read one source file's bytes into observations and rejects, by the source layouts.
+
+Pure: bytes and plain values in, DataFrames and lists out; no file I/O, no database, no Prefect.
+
+``parse_file(name, data, layouts, catalog_info)`` finds the file's layout from its header and
+year, reads every data row, and returns the good values as ``(area_code, year, element, stratum,
+value, source_rows)`` plus a list of rejects, each naming the row and column a user sees in a
+spreadsheet (header included, 1-based) and a reason, Chinese first. A file that cannot be read at
+all raises ``UnreadableFile`` with the file name and the reason.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import math
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from typing import Any
+from xml.etree import ElementTree
+
+import pandas as pd
+
+from healthplan.definitions import Area, DataElement
+from healthplan.layouts import (
+    DEFAULT_FLAG_MAP,
+    Column,
+    Layout,
+    LayoutSet,
+    SourceLayouts,
+    normalize_header,
+)
+
+GOOD_COLUMNS = ["area_code", "year", "element", "stratum", "value", "source_rows"]
+MAX_SHOWN_CHARS = 200  # longer cell texts are cut in messages and quarantine rows
+ADDITIVE_KINDS = ("count", "amount")  # elements whose sub-areas sum to the total
+NOTE_PREFIXES = ("注", "说明", "备注", "资料来源", "数据来源", "填表", "制表", "审核", "单位负责人")
+TOTAL_WORDS = ("合计", "总计", "小计", "全区", "全市", "全县", "总数")
+MISSING_TOKENS = frozenset(
+    {"", "-", "--", "—", "——", "–", "…", "……", "...", "/", "\\", "na", "n/a", "null", "none", "nan"}
+)
+GROUP_NOT_LOADED = "；本组合计未入库 / the group's total was not loaded"
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+_CODE = re.compile(r"[0-9A-Za-z]+")
+_FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
+_CELL_REF = re.compile(r"([A-Z]+)(\d+)")
+
+
+# ------------------------------------------------------------------------------------- results
+
+
+class UnreadableFile(Exception):
+    """A file that cannot be read at all; nothing from it may be stored."""
+
+    def __init__(self, file: str, reason: str):
+        self.file = file
+        self.reason = reason
+        super().__init__(f"{file}: {reason}")
+
+
+class EncodingError(ValueError):
+    """Bytes that are not UTF-8, UTF-8 with BOM, GBK or GB18030, or that mix encodings."""
+
+
+@dataclass(frozen=True)
+class Reject:
+    """One rejected cell or row: where it is in the file, its raw value and why."""
+
+    file: str
+    row: int | None
+    field: str | None
+    value: str | None
+    reason: str
+
+    def as_quarantine(self) -> dict[str, Any]:
+        return {
+            "file_name": self.file,
+            "row": self.row,
+            "field": self.field,
+            "value": self.value,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Guards for XLSX files (zip bombs) and cells."""
+
+    max_uncompressed_bytes: int = 200 * 2**20
+    max_ratio: float = 100.0
+    ratio_min_bytes: int = 2**20  # the ratio is judged for members larger than this
+    max_members: int = 5_000
+    max_cell_chars: int = 32_767  # Excel's own limit
+
+
+DEFAULT_LIMITS = Limits()
+
+
+@dataclass(frozen=True)
+class CatalogInfo:
+    """What the parser needs to know of the catalog: the data elements and the known areas."""
+
+    elements: Mapping[str, DataElement]
+    areas: Mapping[str, str | None]  # area code → parent code (None at the top)
+
+    @classmethod
+    def from_catalog(cls, catalog: Any) -> CatalogInfo:
+        return cls.from_areas(catalog.elements, catalog.all_areas().values())
+
+    @classmethod
+    def from_areas(cls, elements: Mapping[str, DataElement], areas: Iterable[Area]) -> CatalogInfo:
+        return cls(dict(elements), {a.code: a.parent for a in areas})
+
+    def children_count(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for parent in self.areas.values():
+            if parent is not None:
+                counts[parent] = counts.get(parent, 0) + 1
+        return counts
+
+
+@dataclass
+class ParsedFile:
+    """One file read by its layout: the good values, the rejects and notes worth a look."""
+
+    name: str
+    source: str
+    layout: str
+    format: str
+    encoding: str | None
+    sheet: str | None
+    years: list[int]
+    rows_read: int
+    rows_loaded: int
+    good: pd.DataFrame
+    rejects: list[Reject] = field(default_factory=list)
+    flags: list[Reject] = field(default_factory=list)  # kept values worth a look (e.g. ‰ → %)
+
+    @property
+    def rows_rejected(self) -> int:
+        """Distinct data rows with at least one rejected cell (column-level notes excluded)."""
+        return len({r.row for r in self.rejects if r.row is not None})
+
+    @property
+    def status(self) -> str:
+        return "partial" if self.rejects else "loaded"
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def shorten(value: Any, limit: int = MAX_SHOWN_CHARS) -> str | None:
+    """A raw value as text for messages: never interpreted, cut when extremely long."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = str(value)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}…（共 {len(text)} 字符 / {len(text)} chars）"
+
+
+def compact_rows(rows: Iterable[int]) -> str:
+    """Row numbers as ranges: [2, 3, 4, 7] → '2-4,7'."""
+    ordered = sorted(set(rows))
+    if not ordered:
+        return ""
+    parts = []
+    start = prev = ordered[0]
+    for r in ordered[1:]:
+        if r == prev + 1:
+            prev = r
+            continue
+        parts.append(f"{start}-{prev}" if prev > start else str(start))
+        start = prev = r
+    parts.append(f"{start}-{prev}" if prev > start else str(start))
+    return ",".join(parts)
+
+
+def _is_blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _text(value: Any) -> str:
+    """A cell as clean text: NFKC, trimmed; whole floats without '.0'."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    s = str(value)
+    if not s.isascii():
+        s = unicodedata.normalize("NFKC", s)
+    return s.strip()
+
+
+@lru_cache(maxsize=4096)
+def _key_text(text: str) -> str:
+    return normalize_header(text)
+
+
+def _key(value: Any) -> str:
+    """A code cell as a lookup key (cached: codes such as 公立 or 是 repeat on every row)."""
+    return _key_text(value) if isinstance(value, str) else normalize_header(value)
+
+
+class CellError(ValueError):
+    """A cell whose value cannot be used; the message is the reason."""
+
+
+def parse_number(raw: Any) -> tuple[float, str, int] | None:
+    """A cell as (value, sign, decimals), or None when it holds no value.
+
+    Accepts numbers written as text: '1,234', full-width '１２３', ' 12 ', '95%'. The sign is
+    '%' or '‰' when the text carries one. Missing: blank, '—', '-', '－', 'N/A'.
+    """
+    if raw is None:
+        return None
+    kind = type(raw)
+    if kind is float or kind is int:
+        if not math.isfinite(raw):
+            raise CellError("数值无效（无穷或非数）/ not a finite number")
+        return float(raw), "", _float_decimals(raw)
+    if isinstance(raw, bool):
+        raise CellError("逻辑值不是数值 / TRUE/FALSE is not a number")
+    if isinstance(raw, datetime | date | time | timedelta):
+        raise CellError("日期或时间不是数值 / a date or time, not a number")
+    if not isinstance(raw, str):
+        if isinstance(raw, int | float):  # numpy scalars
+            return parse_number(float(raw))
+        raise CellError("数值无法解析 / not a number")
+    s = raw if raw.isascii() else unicodedata.normalize("NFKC", raw)
+    s = "".join(s.split())
+    if s.lower() in MISSING_TOKENS:
+        return None
+    sign = ""
+    if s.endswith(("%", "‰")):
+        sign, s = s[-1], s[:-1]
+    if _NUMBER.fullmatch(s):
+        number = s
+    elif _THOUSANDS.fullmatch(s):
+        number = s.replace(",", "")
+    elif s.startswith("#"):
+        raise CellError("Excel 错误值 / Excel error value")
+    else:
+        raise CellError("数值无法解析 / not a number")
+    mantissa = re.split(r"[eE]", number)[0]
+    decimals = len(mantissa.split(".", 1)[1]) if "." in mantissa else 0
+    return float(number), sign, decimals
+
+
+def _float_decimals(value: float) -> int:
+    if value == int(value):
+        return 0
+    r = repr(float(value))
+    if "e" in r or "." not in r:
+        return 0
+    frac = r.split(".", 1)[1].rstrip("0")
+    return min(len(frac), 6)
+
+
+def _parse_year(raw: Any) -> int:
+    if isinstance(raw, bool | datetime | date | time | timedelta):
+        raise CellError("年份无法解析 / not a year")
+    if isinstance(raw, float | int):
+        if not float(raw).is_integer():
+            raise CellError("年份无法解析 / not a year")
+        year = int(raw)
+    else:
+        s = _text(raw).replace(" ", "")
+        s = re.sub(r"年度?$", "", s)
+        if not re.fullmatch(r"\d{4}", s):
+            raise CellError("年份无法解析 / not a year")
+        year = int(s)
+    if not 1900 <= year <= 2999:
+        raise CellError("年份无法解析 / not a year")
+    return year
+
+
+# ------------------------------------------------------------------------------------- encodings
+
+
+def detect_encoding(data: bytes) -> str:
+    """The text encoding of CSV bytes: 'utf-8-sig', 'utf-8', 'gbk' or 'gb18030'.
+
+    A strict-decode cascade decides (charset-normalizer misreads short GBK files as Korean); a
+    file mixing UTF-8 lines with lines in another encoding, or decodable by none, is an error.
+    """
+    if not data:
+        raise EncodingError("空文件 / empty file")
+    if data.startswith(codecs.BOM_UTF8):
+        try:
+            data[3:].decode("utf-8")
+        except UnicodeDecodeError as e:
+            line = data[: e.start].count(b"\n") + 1
+            raise EncodingError(
+                f"编码混杂：文件以 UTF-8 BOM 开头，但第 {line} 行不是 UTF-8 / mixed encodings: "
+                f"a UTF-8 BOM, yet line {line} is not UTF-8"
+            ) from None
+        return "utf-8-sig"
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise EncodingError("UTF-16 文件已损坏 / broken UTF-16 text") from None
+        return "utf-16"
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as e:
+        first_bad = data[: e.start].count(b"\n") + 1
+    for number, line in enumerate(data.splitlines(), 1):
+        if line.isascii():
+            continue
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        raise EncodingError(
+            f"编码混杂：第 {number} 行是 UTF-8，第 {first_bad} 行不是 / mixed encodings: line "
+            f"{number} is UTF-8, line {first_bad} is not; save the whole file in one encoding"
+        )
+    for encoding in ("gbk", "gb18030"):
+        try:
+            data.decode(encoding)
+            return encoding
+        except UnicodeDecodeError:
+            continue
+    guess = ""
+    try:
+        import charset_normalizer
+
+        best = charset_normalizer.from_bytes(data[:200_000]).best()
+        if best is not None:
+            guess = f"（疑似 / looks like {best.encoding}）"
+    except Exception:  # noqa: BLE001 - only for the message
+        pass
+    raise EncodingError(
+        f"无法识别的编码：不是 UTF-8、GBK 或 GB18030{guess} / undecodable: not UTF-8, GBK or "
+        f"GB18030 (first bad byte on line {first_bad})"
+    )
+
+
+# ------------------------------------------------------------------------------------- tables
+
+
+@dataclass
+class Table:
+    """A sheet as rows of cells; rows[i] is spreadsheet row i + 1."""
+
+    rows: list[list[Any]]
+    sheet: str | None = None
+    formula_gaps: set[tuple[int, int]] = field(default_factory=set)  # (row, 0-based column)
+
+
+def _read_csv(name: str, data: bytes, limits: Limits) -> tuple[Table, str]:
+    try:
+        encoding = detect_encoding(data)
+    except EncodingError as e:
+        raise UnreadableFile(name, str(e)) from None
+    text = data.decode(encoding)
+    if encoding == "utf-16" and text.startswith("\ufeff"):
+        text = text[1:]
+    if "\x00" in text:
+        raise UnreadableFile(name, "含二进制数据，不是文本 CSV / binary data, not a CSV text file")
+    if not text.strip():
+        raise UnreadableFile(name, "空文件 / empty file")
+    first = next((line for line in text.splitlines() if line.strip()), "")
+    delimiter = max([",", "\t", ";"], key=first.count) if first else ","
+    if first.count(delimiter) == 0:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[list[Any]] = []
+    try:
+        for row in reader:
+            rows.append(row)
+    except csv.Error as e:
+        raise UnreadableFile(
+            name,
+            f"CSV 格式错误（第 {reader.line_num} 行）/ malformed CSV at line {reader.line_num}: {e}",
+        ) from None
+    return Table(rows), encoding
+
+
+def _check_zip(name: str, data: bytes, limits: Limits) -> zipfile.ZipFile:
+    """Open the XLSX zip after checking its declared and actual sizes (zip bombs)."""
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError) as e:
+        raise UnreadableFile(
+            name, f"XLSX 文件损坏或不完整 / corrupt or truncated XLSX (not a valid zip: {e})"
+        ) from None
+    mb = limits.max_uncompressed_bytes / 2**20
+    if len(infos) > limits.max_members:
+        raise UnreadableFile(
+            name,
+            f"压缩包内文件过多（{len(infos)} 个）/ too many zip members ({len(infos)}): refused",
+        )
+    total = sum(i.file_size for i in infos)
+    if total > limits.max_uncompressed_bytes:
+        raise UnreadableFile(
+            name,
+            f"疑似压缩炸弹：解压后 {total / 2**20:.0f} MB，超过上限 {mb:.0f} MB / possible zip "
+            f"bomb: expands to {total / 2**20:.0f} MB (limit {mb:.0f} MB)",
+        )
+    for i in infos:
+        ratio = i.file_size / max(i.compress_size, 1)
+        if i.file_size > limits.ratio_min_bytes and ratio > limits.max_ratio:
+            raise UnreadableFile(
+                name,
+                f"疑似压缩炸弹：{i.filename} 压缩比 {ratio:.0f}:1 超过 {limits.max_ratio:.0f}:1 / "
+                f"possible zip bomb: member {i.filename} compressed {ratio:.0f}:1",
+            )
+    names = {i.filename for i in infos}
+    if "xl/workbook.xml" not in names:
+        raise UnreadableFile(
+            name,
+            "不是 XLSX 工作簿（缺少 xl/workbook.xml）/ not an XLSX workbook (no xl/workbook.xml)",
+        )
+    # Declared sizes can lie: decompress once with a running bound (zipfile checks each CRC).
+    actual = 0
+    try:
+        for i in infos:
+            with zf.open(i) as member:
+                while chunk := member.read(1 << 20):
+                    actual += len(chunk)
+                    if actual > limits.max_uncompressed_bytes:
+                        raise UnreadableFile(
+                            name,
+                            f"疑似压缩炸弹：解压超过 {mb:.0f} MB / possible zip bomb: expands past "
+                            f"{mb:.0f} MB",
+                        )
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as e:
+        raise UnreadableFile(name, f"XLSX 文件损坏 / corrupt XLSX: {e}") from None
+    return zf
+
+
+def _sheet_paths(zf: zipfile.ZipFile) -> dict[str, str]:
+    """Sheet name → its XML part, from the workbook and its relationships."""
+    ns_main = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+    ns_rel = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}"
+    try:
+        wb = ElementTree.fromstring(zf.read("xl/workbook.xml"))
+        rels = ElementTree.fromstring(zf.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, ElementTree.ParseError):
+        return {}
+    targets = {r.get("Id"): r.get("Target", "") for r in rels}
+    paths = {}
+    for sheet in wb.iter(f"{ns_main}sheet"):
+        target = targets.get(sheet.get(f"{ns_rel}id"), "")
+        if target:
+            paths[sheet.get("name", "")] = (
+                target.lstrip("/") if target.startswith("/") else f"xl/{target}"
+            )
+    return paths
+
+
+def _formula_gaps(zf: zipfile.ZipFile, part: str | None) -> set[tuple[int, int]]:
+    """Cells holding a formula without a cached value: (row, 0-based column)."""
+    if not part:
+        return set()
+    try:
+        xml = zf.read(part)
+    except KeyError:
+        return set()
+    if not _FORMULA_TAG.search(xml):
+        return set()
+    gaps = set()
+    try:
+        for _, elem in ElementTree.iterparse(io.BytesIO(xml), events=("end",)):
+            if not elem.tag.endswith("}c") and elem.tag != "c":
+                continue
+            f = v = None
+            for child in elem:
+                tag = child.tag.rsplit("}", 1)[-1]
+                if tag == "f":
+                    f = child
+                elif tag == "v":
+                    v = child
+            if f is not None and (v is None or (v.text is None and elem.get("t") != "str")):
+                m = _CELL_REF.fullmatch(elem.get("r", ""))
+                if m:
+                    col = 0
+                    for ch in m.group(1):
+                        col = col * 26 + ord(ch) - 64
+                    gaps.add((int(m.group(2)), col - 1))
+            elem.clear()
+    except ElementTree.ParseError:
+        return gaps
+    return gaps
+
+
+class _Workbook:
+    def __init__(self, name: str, data: bytes, limits: Limits):
+        from python_calamine import CalamineWorkbook
+
+        self.name = name
+        self.zip = _check_zip(name, data, limits)
+        try:
+            self.book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+            self.sheet_names = list(self.book.sheet_names)
+        except Exception as e:  # noqa: BLE001 - calamine raises its own error family
+            raise UnreadableFile(
+                name, f"XLSX 文件损坏 / corrupt XLSX: {type(e).__name__}: {e}"
+            ) from None
+        self.parts = _sheet_paths(self.zip)
+        self._tables: dict[str, Table] = {}
+
+    def table(self, sheet: str | None) -> Table | None:
+        """The named sheet, else the first one (sheet names vary more than headers do)."""
+        if not self.sheet_names:
+            return None
+        name = sheet if sheet in self.sheet_names else self.sheet_names[0]
+        if name not in self._tables:
+            try:
+                rows = self.book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+            except Exception as e:  # noqa: BLE001
+                raise UnreadableFile(
+                    self.name, f"工作表 {name} 无法读取 / sheet {name} unreadable: {e}"
+                ) from None
+            self._tables[name] = Table(rows, name, _formula_gaps(self.zip, self.parts.get(name)))
+        return self._tables[name]
+
+
+# ------------------------------------------------------------------------------------- layouts
+
+
+@dataclass
+class _Candidate:
+    source: SourceLayouts
+    layout: Layout
+    table: Table | None
+    colmap: dict[str, int] = field(default_factory=dict)  # layout header → column index
+    missing: list[str] = field(default_factory=list)
+    problem: str | None = None
+    file_year: int | None = None
+    covered: int = 0
+
+    @property
+    def complete(self) -> bool:
+        return self.table is not None and not self.missing and self.problem is None
+
+
+def _iter_layouts(layouts: LayoutSet | Iterable[SourceLayouts]):
+    if isinstance(layouts, LayoutSet):
+        yield from layouts
+        return
+    for src in layouts:
+        for lay in src.layouts:
+            yield src, lay
+
+
+def _header_map(table: Table, header_row: int) -> dict[str, int]:
+    if len(table.rows) < header_row:
+        return {}
+    found: dict[str, int] = {}
+    for i, cell in enumerate(table.rows[header_row - 1]):
+        key = normalize_header(cell)
+        if key and key not in found:
+            found[key] = i
+    return found
+
+
+def _file_year(name: str, layout: Layout) -> int | None:
+    """The year the layout's regex finds in the file name, else in its folders' names."""
+    if not layout.year_from_filename:
+        return None
+    path = name.replace("\\", "/")
+    base = path.rsplit("/", 1)[-1]
+    m = re.search(layout.year_from_filename, base) or re.search(layout.year_from_filename, path)
+    if not m:
+        return None
+    text = m.groupdict().get("year") or m.group(1)
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def _match(cand: _Candidate, name: str) -> None:
+    """Which of the layout's columns the file has, and which data years it covers."""
+    lay = cand.layout
+    if cand.table is None:
+        cand.problem = f"缺少工作表「{lay.sheet}」/ no sheet {lay.sheet!r}"
+        cand.missing = lay.required_headers()
+        return
+    headers = _header_map(cand.table, lay.header_row)
+    for header in lay.columns:
+        idx = next((headers[k] for k in lay.header_keys(header) if k in headers), None)
+        if idx is not None:
+            cand.colmap[header] = idx
+    cand.missing = [h for h in lay.required_headers() if h not in cand.colmap]
+    if cand.missing:
+        return
+    cand.file_year = _file_year(name, lay)
+    year_col = lay.field_column("year")
+    years: list[int] = []
+    if year_col and year_col[0] in cand.colmap:
+        idx = cand.colmap[year_col[0]]
+        for row in cand.table.rows[lay.header_row :]:
+            if idx < len(row) and not _is_blank(row[idx]):
+                try:
+                    years.append(_parse_year(row[idx]))
+                except CellError:
+                    continue
+    elif cand.file_year is not None:
+        years = [cand.file_year]
+    else:
+        cand.problem = (
+            "无法确定年份：没有年份列，文件名中也没有年份 / cannot tell the year: no year column "
+            "and none in the file name"
+        )
+        return
+    cand.covered = sum(1 for y in years if lay.covers(y))
+    if years and not cand.covered:
+        shown = sorted(set(years))
+        cand.problem = (
+            f"表头符合版式 {lay.id}，但年份 {shown[0] if len(shown) == 1 else shown} 不在其适用范围 "
+            f"{lay.years_text} / the header fits layout {lay.id}, but the year is outside its "
+            f"years {lay.years_text}"
+        )
+
+
+def _describe_missing(cand: _Candidate) -> str:
+    cols = "、".join(cand.missing[:12]) + ("…" if len(cand.missing) > 12 else "")
+    return (
+        f"最接近的版式 closest layout: {cand.layout.id}（{cand.source.name_zh}，"
+        f"{cand.layout.years_text}），缺少列 missing columns: {cols}"
+    )
+
+
+def choose_layout(
+    name: str, fmt: str, tables: Any, layouts: LayoutSet | Iterable[SourceLayouts]
+) -> _Candidate:
+    """The one layout whose required columns the file has and whose years cover its data."""
+    cands = []
+    for src, lay in _iter_layouts(layouts):
+        if lay.format != fmt:
+            continue
+        table = tables if isinstance(tables, Table) else tables.table(lay.sheet)
+        cand = _Candidate(src, lay, table)
+        _match(cand, name)
+        cands.append(cand)
+    if not cands:
+        raise UnreadableFile(name, f"没有 {fmt} 格式的版式 / no layout reads {fmt} files")
+    good = [c for c in cands if c.complete]
+    if not good:
+        header_fits = [c for c in cands if c.table is not None and not c.missing]
+        if header_fits:
+            reasons = "；".join(c.problem or "" for c in header_fits)
+            # The layout for the file's year, if any, tells what the columns should be now.
+            years = {c.file_year for c in header_fits if c.file_year}
+            others = [
+                c
+                for c in cands
+                if c.missing
+                and c.source.source in {h.source.source for h in header_fits}
+                and (not years or any(c.layout.covers(y) for y in years))
+            ]
+            if others:
+                best = min(others, key=lambda c: len(c.missing))
+                reasons += "；" + _describe_missing(best)
+            raise UnreadableFile(name, f"没有匹配的版式 / no matching layout: {reasons}")
+        best = max(
+            cands,
+            key=lambda c: (
+                (len(c.layout.required_headers()) - len(c.missing))
+                / max(len(c.layout.required_headers()), 1),
+                c.layout.years[0],
+            ),
+        )
+        raise UnreadableFile(
+            name,
+            "没有匹配的版式（列缺失或已改名）/ no matching layout (columns missing or renamed): "
+            + _describe_missing(best)
+            + (f"；{best.problem}" if best.problem and best.table is None else ""),
+        )
+    top = max(len(c.colmap) for c in good)
+    good = [c for c in good if len(c.colmap) == top]
+    most = max(c.covered for c in good)
+    good = [c for c in good if c.covered == most]
+    if len(good) > 1:
+        ids = ", ".join(c.layout.id for c in good)
+        raise UnreadableFile(name, f"版式不唯一 / ambiguous layout: the file fits {ids} equally")
+    return good[0]
+
+
+# ------------------------------------------------------------------------------------- parsing
+
+
+@dataclass
+class _Ctx:
+    name: str
+    cand: _Candidate
+    info: CatalogInfo
+    current_year: int
+    limits: Limits
+    rejects: list[Reject] = field(default_factory=list)
+    flags: list[Reject] = field(default_factory=list)
+    rows_read: int = 0
+    maps: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        lay = self.cand.layout
+        for what, mapping in lay.value_maps.items():
+            self.maps[what] = {normalize_header(k): v for k, v in mapping.items()}
+        flags = {normalize_header(k): v for k, v in DEFAULT_FLAG_MAP.items()}
+        flags.update(self.maps.get("flag", {}))
+        self.maps["flag"] = flags
+
+    def reject(self, row: int | None, field: str | None, value: Any, reason: str) -> None:
+        self.rejects.append(Reject(self.name, row, field, shorten(value), reason))
+
+    def flag(self, row: int | None, field: str | None, value: Any, reason: str) -> None:
+        self.flags.append(Reject(self.name, row, field, shorten(value), reason))
+
+
+def _area(ctx: _Ctx, raw: Any, rownum: int, header: str) -> str | None:
+    if _is_blank(raw):
+        ctx.reject(rownum, header, raw, "缺少地区代码 / area code missing")
+        return None
+    code = "".join(_text(raw).split())
+    if not _CODE.fullmatch(code) or len(code) > 64:
+        ctx.reject(rownum, header, raw, "地区代码格式不对 / malformed area code")
+        return None
+    if code not in ctx.info.areas:
+        ctx.reject(rownum, header, raw, f"未知地区代码 / unknown area code {shorten(code, 40)}")
+        return None
+    return code
+
+
+def _year(ctx: _Ctx, cells: dict[str, Any], rownum: int) -> int | None:
+    lay = ctx.cand.layout
+    year_col = lay.field_column("year")
+    header = year_col[0] if year_col and year_col[0] in ctx.cand.colmap else None
+    if header is None:
+        return ctx.cand.file_year
+    raw = cells[header]
+    if _is_blank(raw):
+        if ctx.cand.file_year is not None:
+            return ctx.cand.file_year
+        ctx.reject(rownum, header, raw, "缺少年份 / year missing")
+        return None
+    try:
+        year = _parse_year(raw)
+    except CellError as e:
+        ctx.reject(rownum, header, raw, str(e))
+        return None
+    if year > ctx.current_year:
+        ctx.reject(rownum, header, raw, f"未来年份 / year in the future (now {ctx.current_year})")
+        return None
+    if not lay.covers(year):
+        ctx.reject(
+            rownum,
+            header,
+            raw,
+            f"年份超出版式 {lay.id} 的适用范围 {lay.years_text} / year outside the layout's years",
+        )
+        return None
+    return year
+
+
+def _value(
+    ctx: _Ctx, raw: Any, col: Column, element: DataElement, rownum: int, header: str
+) -> tuple[float, float] | None:
+    """A checked element value in the element's unit and its rounding precision, or None."""
+    if element.kind == "flag" and isinstance(raw, str):
+        flag = ctx.maps["flag"].get(_key(raw))
+        if flag is not None:
+            return float(flag), 1.0
+    try:
+        parsed = parse_number(raw)
+    except CellError as e:
+        ctx.reject(rownum, header, raw, str(e))
+        return None
+    if parsed is None:
+        return None
+    value, sign, decimals = parsed
+    unit = "%" if col.percent or element.unit in ("%", "％") else "‰" if element.unit == "‰" else ""
+    if sign and not unit:
+        ctx.reject(
+            rownum,
+            header,
+            raw,
+            f"含「{sign}」号，但该列不是比率 / a {sign} sign in a column of counts",
+        )
+        return None
+    if sign and sign != unit:
+        factor = 10.0 if unit == "‰" else 0.1
+        value *= factor
+        ctx.flag(
+            rownum,
+            header,
+            raw,
+            f"按「{sign}」填报，已换算为「{unit}」/ given in {sign}, converted to {unit}",
+        )
+    if unit:
+        cap = element.max if element.max is not None else (100.0 if unit == "%" else 1000.0)
+        if value > cap:
+            ctx.reject(rownum, header, raw, f"比率超过 {cap:g}{unit} / share over {cap:g} {unit}")
+            return None
+    value *= col.scale
+    # whole numbers in an unscaled column are exact; decimals or a scale mean rounding
+    precision = 10.0 ** (-decimals) * col.scale if decimals or col.scale != 1.0 else 0.0
+    if col.scale != 1.0:
+        value = round(value, 6)
+    if element.min is not None and value < element.min:
+        if element.min == 0:
+            ctx.reject(rownum, header, raw, "负数 / negative value")
+        else:
+            ctx.reject(rownum, header, raw, f"低于下限 {element.min:g} / below the minimum")
+        return None
+    if element.max is not None and not unit and value > element.max:
+        ctx.reject(rownum, header, raw, f"超过上限 {element.max:g} / above the maximum")
+        return None
+    return value, precision
+
+
+def _data_rows(ctx: _Ctx):
+    """(row number, {header: raw cell}) for every non-blank data row; notes skipped."""
+    cand = ctx.cand
+    table = cand.table
+    assert table is not None
+    colmap = cand.colmap
+    limit = ctx.limits.max_cell_chars
+    for index in range(cand.layout.header_row, len(table.rows)):
+        row = table.rows[index]
+        filled = [c for c in row if not _is_blank(c)]
+        if not filled:
+            continue
+        if (
+            len(filled) == 1
+            and isinstance(filled[0], str)
+            and _text(filled[0]).startswith(NOTE_PREFIXES)
+        ):
+            continue
+        cells = {h: (row[i] if i < len(row) else None) for h, i in colmap.items()}
+        if all(_is_blank(v) for v in cells.values()):
+            continue
+        rownum = index + 1
+        for h, v in cells.items():
+            if isinstance(v, str) and len(v) > limit:
+                cells[h] = v[:limit]
+                ctx.flag(
+                    rownum, h, v, f"单元格超过 {limit} 字符，已截断 / cell over {limit} chars cut"
+                )
+        ctx.rows_read += 1
+        yield rownum, cells
+
+
+def _is_total_row(cells: dict[str, Any], layout: Layout) -> bool:
+    """A 合计 row without an area code: its parts are in the file, so it is skipped."""
+    area = layout.field_column("area_code")
+    code = _text(cells.get(area[0])) if area else ""
+    if code:
+        return code.startswith(TOTAL_WORDS)
+    name_col = layout.field_column("area_name")
+    return bool(name_col) and _text(cells.get(name_col[0])).startswith(TOTAL_WORDS)
+
+
+def _gap(ctx: _Ctx, rownum: int, header: str, suffix: str = "") -> bool:
+    idx = ctx.cand.colmap[header]
+    if (rownum, idx) in ctx.cand.table.formula_gaps:  # type: ignore[union-attr]
+        ctx.reject(
+            rownum,
+            header,
+            None,
+            "公式没有缓存值（请在 Excel 中重新计算并保存）/ formula without a cached value "
+            "(recalculate and save in Excel)" + suffix,
+        )
+        return True
+    return False
+
+
+def _element_columns(ctx: _Ctx) -> list[tuple[str, Column, DataElement]]:
+    out = []
+    for header, col in ctx.cand.layout.columns.items():
+        if not col.element or header not in ctx.cand.colmap:
+            continue
+        element = ctx.info.elements.get(col.element)
+        if element is None:
+            ctx.reject(
+                ctx.cand.layout.header_row,
+                header,
+                col.element,
+                f"未知数据元 {col.element}，该列未读取 / unknown data element {col.element}: "
+                "column not read (the layout and the element catalog disagree)",
+            )
+            continue
+        out.append((header, col, element))
+    return out
+
+
+def _parse_long(ctx: _Ctx) -> tuple[list[dict], set[int]]:
+    lay = ctx.cand.layout
+    area_header = lay.field_column("area_code")[0]  # type: ignore[index]
+    columns = _element_columns(ctx)
+    seen: dict[tuple[str, int], int] = {}
+    records: list[dict] = []
+    for rownum, cells in _data_rows(ctx):
+        if _is_total_row(cells, lay):
+            ctx.flag(
+                rownum,
+                area_header,
+                None,
+                "无地区代码的合计行已跳过 / total row without a code skipped",
+            )
+            continue
+        code = _area(ctx, cells[area_header], rownum, area_header)
+        if code is None:
+            continue
+        year = _year(ctx, cells, rownum)
+        if year is None:
+            continue
+        first = seen.get((code, year))
+        if first is not None:
+            ctx.reject(
+                rownum,
+                area_header,
+                cells[area_header],
+                f"重复：与第 {first} 行地区、年份相同，保留第 {first} 行 / duplicate of row {first} "
+                "(same area and year); the first is kept",
+            )
+            continue
+        seen[(code, year)] = rownum
+        for header, col, element in columns:
+            if _gap(ctx, rownum, header):
+                continue
+            checked = _value(ctx, cells[header], col, element, rownum, header)
+            if checked is None:
+                continue
+            records.append(
+                {
+                    "area_code": code,
+                    "year": year,
+                    "element": element.code,
+                    "stratum": col.stratum or "",
+                    "value": checked[0],
+                    "row": rownum,
+                    "precision": checked[1],
+                    "header": header,
+                    "raw": cells[header],
+                }
+            )
+    records = _check_totals(ctx, records)
+    return records, {r["row"] for r in records}
+
+
+def _check_totals(ctx: _Ctx, records: list[dict]) -> list[dict]:
+    """A parent area's count must equal its sub-areas' sum; a mismatch rejects the parent value."""
+    parents = ctx.info.areas
+    children_total = ctx.info.children_count()
+    present = {(r["area_code"], r["year"], r["element"], r["stratum"]): r for r in records}
+    kids: dict[tuple, list[dict]] = {}
+    for r in records:
+        parent = parents.get(r["area_code"])
+        if parent is None:
+            continue
+        el = ctx.info.elements.get(r["element"])
+        if el is None or el.kind not in ADDITIVE_KINDS:
+            continue
+        key = (parent, r["year"], r["element"], r["stratum"])
+        if key in present:
+            kids.setdefault(key, []).append(r)
+    dropped = set()
+    for key, parts in kids.items():
+        total = present[key]
+        s = sum(p["value"] for p in parts)
+        tol = 0.5 * (total["precision"] + sum(p["precision"] for p in parts))
+        tol += 1e-9 * max(abs(total["value"]), 1.0)
+        diff = s - total["value"]
+        complete = len(parts) >= children_total.get(key[0], 0)
+        if (complete and abs(diff) > tol) or (not complete and diff > tol):
+            rows = compact_rows(p["row"] for p in parts)
+            how = "" if complete else "（部分下级 / some sub-areas）"
+            ctx.reject(
+                total["row"],
+                total["header"],
+                total["raw"],
+                f"与下级地区合计不符{how}：下级合计 {s:g}（第 {rows} 行），本级 {total['value']:g}，"
+                f"本级数未入库 / sum of sub-areas {s:g} (rows {rows}) differs from the total "
+                f"{total['value']:g}; total not loaded",
+            )
+            dropped.add(id(total))
+    return [r for r in records if id(r) not in dropped]
+
+
+def _mapped(ctx: _Ctx, what: str, raw: Any, rownum: int, header: str) -> str | None:
+    lay = ctx.cand.layout
+    if _is_blank(raw):
+        label = "经济类型" if what == "ownership" else "机构类别"
+        ctx.reject(rownum, header, raw, f"缺少{label} / {what} missing")
+        return None
+    mapping = ctx.maps.get(what, {})
+    key = _key(raw)
+    value = mapping.get(key) or (key if key in set(mapping.values()) else None)
+    if value is None:
+        label = "经济类型" if what == "ownership" else "机构类别"
+        known = "、".join(lay.value_maps.get(what, {}))  # type: ignore[call-overload]
+        ctx.reject(rownum, header, raw, f"未知{label}（可用：{known}）/ unknown {what}")
+    return value
+
+
+def _parse_facility(ctx: _Ctx) -> tuple[list[dict], set[int]]:
+    lay = ctx.cand.layout
+    area_header = lay.field_column("area_code")[0]  # type: ignore[index]
+    id_header = lay.field_column("facility_id")[0]  # type: ignore[index]
+    own_header = lay.field_column("ownership")[0]  # type: ignore[index]
+    type_header = lay.field_column("type")[0]  # type: ignore[index]
+    count_element = lay.facility_count_element
+    if count_element not in ctx.info.elements:
+        ctx.reject(None, None, count_element, f"未知数据元 / unknown data element {count_element}")
+        count_element = None
+    columns = _element_columns(ctx)
+    seen: dict[tuple[str, int | None], int] = {}
+    groups: dict[tuple[str, int, str], dict] = {}
+    for rownum, cells in _data_rows(ctx):
+        fid_raw = cells[id_header]
+        if _is_blank(fid_raw):
+            ctx.reject(rownum, id_header, fid_raw, "缺少机构代码 / facility id missing")
+            continue
+        fid = _text(fid_raw)
+        code = _area(ctx, cells[area_header], rownum, area_header)
+        if code is None:
+            continue
+        year = _year(ctx, cells, rownum)
+        if year is None:
+            continue
+        own = _mapped(ctx, "ownership", cells[own_header], rownum, own_header)
+        typ = _mapped(ctx, "type", cells[type_header], rownum, type_header)
+        if own is None or typ is None:
+            continue
+        first = seen.get((fid, year))
+        if first is not None:
+            ctx.reject(
+                rownum,
+                id_header,
+                fid_raw,
+                f"重复机构：与第 {first} 行机构代码相同，保留第 {first} 行 / duplicate facility "
+                f"of row {first}; the first is kept",
+            )
+            continue
+        seen[(fid, year)] = rownum
+        group = groups.setdefault(
+            (code, year, f"{own}:{typ}"), {"rows": [], "sums": {}, "broken": set()}
+        )
+        group["rows"].append(rownum)
+        for header, col, element in columns:
+            if _gap(ctx, rownum, header, GROUP_NOT_LOADED):
+                group["broken"].add(element.code)
+                continue
+            raw = cells[header]
+            if col.flag:
+                if _is_blank(raw):
+                    continue
+                flag = ctx.maps["flag"].get(_key(raw))
+                if flag is None:
+                    ctx.reject(
+                        rownum,
+                        header,
+                        raw,
+                        "是/否值无法识别 / not a yes/no value" + GROUP_NOT_LOADED,
+                    )
+                    group["broken"].add(element.code)
+                    continue
+                value = float(flag)
+            else:
+                before = len(ctx.rejects)
+                checked = _value(ctx, raw, col, element, rownum, header)
+                if checked is None:
+                    if len(ctx.rejects) > before:
+                        last = ctx.rejects[-1]
+                        ctx.rejects[-1] = Reject(
+                            last.file,
+                            last.row,
+                            last.field,
+                            last.value,
+                            last.reason + GROUP_NOT_LOADED,
+                        )
+                        group["broken"].add(element.code)
+                    continue
+                value = checked[0]
+            sums = group["sums"]
+            sums[element.code] = sums.get(element.code, 0.0) + value
+    records = []
+    loaded_rows: set[int] = set()
+    for (code, year, stratum), group in groups.items():
+        rows_text = compact_rows(group["rows"])
+        values = dict(group["sums"])
+        if count_element:
+            values[count_element] = float(len(group["rows"]))
+        for element, value in values.items():
+            if element in group["broken"]:
+                continue
+            records.append(
+                {
+                    "area_code": code,
+                    "year": year,
+                    "element": element,
+                    "stratum": stratum,
+                    "value": round(value, 9),
+                    "source_rows": rows_text,
+                }
+            )
+            loaded_rows.update(group["rows"])
+    return records, loaded_rows
+
+
+def _good_frame(records: list[dict]) -> pd.DataFrame:
+    if not records:
+        return pd.DataFrame(
+            {
+                "area_code": pd.Series([], dtype="str"),
+                "year": pd.Series([], dtype="int64"),
+                "element": pd.Series([], dtype="str"),
+                "stratum": pd.Series([], dtype="str"),
+                "value": pd.Series([], dtype="float64"),
+                "source_rows": pd.Series([], dtype="str"),
+            }
+        )
+    frame = pd.DataFrame.from_records(records)
+    if "source_rows" not in frame:
+        frame["source_rows"] = frame["row"].astype("int64").astype(str)
+    frame = frame[GOOD_COLUMNS].astype(
+        {
+            "area_code": "str",
+            "year": "int64",
+            "element": "str",
+            "stratum": "str",
+            "value": "float64",
+            "source_rows": "str",
+        }
+    )
+    return frame.sort_values(["area_code", "year", "element", "stratum"], ignore_index=True)
+
+
+def _has_data(table: Table) -> bool:
+    return any(not _is_blank(c) for r in table.rows for c in r)
+
+
+def _format(name: str, data: bytes) -> str:
+    lower = name.lower()
+    if data[:4] == b"PK\x03\x04" or lower.endswith((".xlsx", ".xlsm")):
+        return "xlsx"
+    if data[:8] == bytes.fromhex("D0CF11E0A1B11AE1"):
+        raise UnreadableFile(
+            name,
+            "旧版 .xls 或加密的工作簿，不受支持，请另存为 .xlsx / legacy .xls or encrypted "
+            "workbook: save it as .xlsx",
+        )
+    if lower.endswith(".csv") or lower.endswith(".txt"):
+        return "csv"
+    raise UnreadableFile(
+        name, "不支持的文件类型（仅 CSV、XLSX）/ unsupported file type (CSV or XLSX)"
+    )
+
+
+def parse_file(
+    name: str,
+    data: bytes,
+    layouts: LayoutSet | Iterable[SourceLayouts],
+    catalog_info: CatalogInfo,
+    *,
+    current_year: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> ParsedFile:
+    """One file's good values and rejects, read by the layout its header and year select.
+
+    Raises ``UnreadableFile`` when nothing can be read: empty, header only, undecodable or mixed
+    encodings, corrupt or truncated XLSX, a zip bomb, or no layout that fits the columns and year.
+    """
+    if current_year is None:
+        current_year = date.today().year
+    if not data or not data.strip():
+        raise UnreadableFile(name, "空文件 / empty file")
+    fmt = _format(name, data)
+    encoding: str | None = None
+    if fmt == "csv":
+        table, encoding = _read_csv(name, data, limits)
+        tables: Any = table
+        if not _has_data(table):
+            raise UnreadableFile(name, "空文件 / empty file")
+    else:
+        tables = _Workbook(name, data, limits)
+        sheets = [tables.table(s) for s in tables.sheet_names]
+        if not any(_has_data(t) for t in sheets if t is not None):
+            raise UnreadableFile(name, "空工作簿 / empty workbook")
+    cand = choose_layout(name, fmt, tables, layouts)
+    if cand.file_year is not None and cand.file_year > current_year:
+        raise UnreadableFile(
+            name,
+            f"文件名中的年份 {cand.file_year} 在未来 / the year {cand.file_year} in the file "
+            "name is in the future",
+        )
+    ctx = _Ctx(name, cand, catalog_info, current_year, limits)
+    if cand.layout.sheet and cand.table is not None and cand.table.sheet != cand.layout.sheet:
+        ctx.flag(
+            None,
+            None,
+            cand.table.sheet,
+            f"未找到工作表「{cand.layout.sheet}」，已读取第一个工作表 / no sheet "
+            f"{cand.layout.sheet!r}: read the first sheet",
+        )
+    unmapped = [
+        str(c)
+        for i, c in enumerate(cand.table.rows[cand.layout.header_row - 1])  # type: ignore[union-attr]
+        if not _is_blank(c) and i not in set(cand.colmap.values())
+    ]
+    if unmapped:
+        ctx.flag(
+            cand.layout.header_row,
+            None,
+            "、".join(unmapped),
+            "未映射的列已忽略 / columns not in the layout were ignored",
+        )
+    if cand.layout.shape == "long":
+        records, loaded = _parse_long(ctx)
+    else:
+        records, loaded = _parse_facility(ctx)
+    if ctx.rows_read == 0:
+        raise UnreadableFile(name, "只有表头，没有数据行 / header only: no data rows")
+    good = _good_frame(records)
+    return ParsedFile(
+        name=name,
+        source=cand.source.source,
+        layout=cand.layout.id,
+        format=fmt,
+        encoding=encoding,
+        sheet=cand.table.sheet if cand.table else None,
+        years=sorted({int(y) for y in good["year"]}) if len(good) else [],
+        rows_read=ctx.rows_read,
+        rows_loaded=len(loaded),
+        good=good,
+        rejects=sorted(ctx.rejects, key=lambda r: (r.row or 0, r.field or "")),
+        flags=ctx.flags,
+    )
