@@ -317,6 +317,15 @@ class LayoutSet:
                 return s, lay
         raise KeyError(f"unknown layout {layout_id!r}")
 
+    def layout_for(self, source: str, year: int) -> Layout:
+        """The layout a source's file for a given year is written in."""
+        if source not in self.sources:
+            raise KeyError(f"no layouts for source {source!r}")
+        for lay in self.sources[source].layouts:
+            if lay.covers(year):
+                return lay
+        raise KeyError(f"source {source!r} has no layout covering {year}")
+
     def covered_elements(self, source: str | None = None) -> set[str]:
         return {
             code
