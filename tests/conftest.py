@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import os
 import shutil
@@ -15,6 +16,7 @@ import pytest
 
 # Prefect reads these at import: set them before any test module imports prefect (stack notes).
 _PREFECT_HOME = tempfile.mkdtemp(prefix="healthplan-prefect-")
+atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)
 os.environ["PREFECT_HOME"] = _PREFECT_HOME
 os.environ["PREFECT_API_URL"] = ""
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
