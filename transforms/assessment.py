@@ -69,7 +69,9 @@ class ValueLookup:
 
     def series(self, number: int, area: str, stratum: str = "") -> dict[int, float]:
         return {
-            y: v for (n, a, y, s), v in self._v.items() if n == number and a == area and s == stratum
+            y: v
+            for (n, a, y, s), v in self._v.items()
+            if n == number and a == area and s == stratum
         }
 
 
@@ -117,8 +119,9 @@ def _judge_area(plan, ind, code, lookup, stage, data_year, reviews, th) -> Judge
     kwargs = {}
     if ind.target.strata:
         kwargs["observed_strata"] = {
-            s: v for s in ind.target.strata if (v := lookup.get(ind.number, code, data_year, s))
-            is not None
+            s: v
+            for s in ind.target.strata
+            if (v := lookup.get(ind.number, code, data_year, s)) is not None
         }
         kwargs["baseline_strata"] = {
             s: v

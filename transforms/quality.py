@@ -59,14 +59,16 @@ def baseline_reconciliation(plan: Plan, values: pd.DataFrame) -> list[dict]:
         problems = []
         if stated is not None:
             for tf in ind.text_figures:
-                if abs(tf.value - stated) > printed_tolerance(stated, stated_text) + printed_tolerance(
-                    tf.value
-                ):
+                if abs(tf.value - stated) > printed_tolerance(
+                    stated, stated_text
+                ) + printed_tolerance(tf.value):
                     problems.append(f"规划正文{tf.value:g}与指标表{stated:g}不一致")
             if warehouse_v is not None and abs(warehouse_v - stated) > printed_tolerance(
                 stated, stated_text
             ):
-                problems.append(f"数据仓库{plan.baseline_year}年值{warehouse_v:.{ind.decimals}f}与规划基期值{stated:g}不一致")
+                problems.append(
+                    f"数据仓库{plan.baseline_year}年值{warehouse_v:.{ind.decimals}f}与规划基期值{stated:g}不一致"
+                )
         if not texts and stated is None and warehouse_v is None:
             continue
         severity = "warning" if problems else "info"
@@ -160,7 +162,11 @@ def impossible_values(plan: Plan, values: pd.DataFrame) -> list[dict]:
         unit = units.get(r.number, "")
         where = {"number": int(r.number), "area_code": r.area_code, "year": int(r.year)}
         if r.value < 0:
-            out.append(issue("impossible_value", "error", f"{names[r.number]}：出现负值{r.value:g}", **where))
+            out.append(
+                issue(
+                    "impossible_value", "error", f"{names[r.number]}：出现负值{r.value:g}", **where
+                )
+            )
         elif unit == "%" and r.value > 100 + 1e-9:
             out.append(
                 issue(
@@ -204,7 +210,9 @@ def modified_z_scores(changes: np.ndarray) -> np.ndarray:
     return np.zeros_like(changes)
 
 
-def year_on_year_jumps(plan: Plan, values: pd.DataFrame, limit: float = MODIFIED_Z_LIMIT) -> list[dict]:
+def year_on_year_jumps(
+    plan: Plan, values: pd.DataFrame, limit: float = MODIFIED_Z_LIMIT
+) -> list[dict]:
     """Year-on-year changes far outside the series' own spread (modified z-score > limit)."""
     names = {i.number: i.name_zh for i in plan.indicators}
     out = []

@@ -6,18 +6,10 @@ folder with a temporary SQLite warehouse, so these tests do not depend on the re
 
 from __future__ import annotations
 
-import os
-import tempfile
-
-# Before anything imports prefect (spec/stack-notes.md): no server, no telemetry, quiet logs.
-os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="healthplan-prefect-"))
-os.environ.setdefault("PREFECT_API_URL", "")
-os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
-
 import email
 import hashlib
 import logging
+import os
 import re
 import socket
 import subprocess
@@ -30,6 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from tests.conftest import _clear_caches  # Prefect's test settings are set there, before import
 from tests.transforms.test_report_context import AREAS, ISSUES, demo_context, demo_plan, demo_values
 from transforms.assessment import assess_plan
 
@@ -45,15 +38,6 @@ def _tool(*args: str) -> str:
 def pdftext(path: Path, first: int | None = None, last: int | None = None) -> str:
     pages = [] if first is None else ["-f", str(first), "-l", str(last or first)]
     return _tool("pdftotext", *pages, "-layout", str(path), "-")
-
-
-def _clear_caches() -> None:
-    from flows import common
-    from healthplan.settings import get_settings
-
-    get_settings.cache_clear()
-    common.catalog.cache_clear()
-    common.warehouse.cache_clear()
 
 
 def write_plans(folder: Path, plan) -> Path:
@@ -556,16 +540,13 @@ def test_report_command_renders_from_the_warehouse_and_mails(env, smtp_server, m
 
 
 @pytest.mark.integration
-def test_report_flow_renders_in_parallel_and_publishes_the_paths(env):
-    from prefect.testing.utilities import prefect_test_harness
+def test_report_flow_renders_in_parallel_and_publishes_the_paths(env, prefect_harness):
+    from prefect.artifacts import Artifact
 
     from flows.report import report_flow
 
-    with prefect_test_harness(server_startup_timeout=120):
-        result = report_flow(plans=["demo"], stages=["mid", "end"])
-        from prefect.artifacts import Artifact
-
-        artifact = Artifact.get("evaluation-reports")
+    result = report_flow(plans=["demo"], stages=["mid", "end"])
+    artifact = Artifact.get("evaluation-reports")
     assert set(result) == {"demo/mid", "demo/end"}
     for paths in result.values():
         assert [Path(p).suffix for p in paths] == [".pdf", ".html", ".xlsx"]

@@ -1,0 +1,673 @@
+"""Render the evaluation report: Load → Process → Save.
+
+Load: the plan, its areas, the open quality issues and the source files the assessment used.
+Process: ``transforms.report_context.build_context`` → Jinja2 (autoescaping on) → WeasyPrint
+(fetching nothing outside ``report_templates/``) and an XLSX of the indicator table.
+Save: every file written atomically (temporary file in the same folder, fsync, ``os.replace``),
+then each one recorded in the warehouse with its checksum and the inputs it was made from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+import os
+import re
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from healthplan.settings import REPO_ROOT, get_settings
+from transforms.assessment import STAGES, thresholds_for
+from transforms.report_context import build_context
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from flows.evaluate import Assessment
+    from healthplan.definitions import Area, Plan
+
+TEMPLATES_DIR = REPO_ROOT / "report_templates"
+TEMPLATE = "report.html.j2"
+FORMATS = ("pdf", "html", "xlsx")
+log = logging.getLogger("healthplan.report")
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """Where one report went, how many PDF pages it has and how long it took."""
+
+    pdf: Path
+    html: Path
+    xlsx: Path
+    pages: int
+    seconds: float
+    warnings: tuple[str, ...] = field(default=())
+
+    def paths(self) -> list[Path]:
+        return [self.pdf, self.html, self.xlsx]
+
+
+class ReportError(RuntimeError):
+    """A report that could not be made, with a message for the person who asked for it."""
+
+
+# ------------------------------------------------------------------------------ templating
+
+
+def sym(text: object) -> Markup:
+    """Escape, then turn only ``_{…}``, ``^{…}`` and ``hat{…}`` into sub/sup/circumflex markup."""
+    s = str(escape(text))
+    s = re.sub(r"hat\{([^{}<>]*)\}", r'<span class="hat">\1</span>', s)
+    s = re.sub(r"_\{([^{}<>]*)\}", r"<sub>\1</sub>", s)
+    s = re.sub(r"\^\{([^{}<>]*)\}", r"<sup>\1</sup>", s)
+    return Markup(s)
+
+
+def css_string(text: object) -> Markup:
+    """A quoted CSS string for a <style> block: ASCII punctuation as hex escapes (no quote,
+    backslash or '</style' can end it early); letters, digits, spaces and CJK as they are."""
+    out = []
+    for ch in str(text):
+        if ch.isalnum() or ch in " \u3000" or (ord(ch) > 127 and ch.isprintable()):
+            out.append(ch)
+        else:
+            out.append(f"\\{ord(ch):x} ")
+    return Markup('"' + "".join(out) + '"')
+
+
+def template_env(templates_dir: Path = TEMPLATES_DIR) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(templates_dir),
+        autoescape=select_autoescape(default=True, default_for_string=True),
+        undefined=StrictUndefined,
+        keep_trailing_newline=True,
+    )
+    env.filters["sym"] = sym
+    env.filters["css_string"] = css_string
+    return env
+
+
+def render_html(context: Mapping[str, Any], templates_dir: Path = TEMPLATES_DIR) -> str:
+    return template_env(templates_dir).get_template(TEMPLATE).render(**context)
+
+
+# ------------------------------------------------------------------------------ WeasyPrint
+
+
+def _weasyprint():
+    import weasyprint
+    from weasyprint.urls import URLFetcher, URLFetcherResponse
+
+    return weasyprint, URLFetcher, URLFetcherResponse
+
+
+def template_fetcher(root: Path = TEMPLATES_DIR):
+    """A WeasyPrint URL fetcher that serves files inside ``root`` and refuses everything else.
+
+    Refused: other folders (file:///etc/passwd, ../ tricks, symlinks out), http(s), data:, ftp.
+    Every URL asked for is kept in ``.requested``; the ones served in ``.served``.
+    """
+    _, URLFetcher, URLFetcherResponse = _weasyprint()
+    base = Path(root).resolve()
+
+    class TemplateOnlyFetcher(URLFetcher):
+        def __init__(self):
+            super().__init__(allowed_protocols={"file"}, allow_redirects=False)
+            self.requested: list[str] = []
+            self.served: list[str] = []
+
+        def fetch(self, url, headers=None):
+            self.requested.append(url)
+            parts = urlsplit(url)
+            if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
+                raise ValueError(f"refused (only report_templates/ is served): {url}")
+            path = Path(unquote(parts.path)).resolve()
+            if not path.is_relative_to(base) or not path.is_file():
+                raise ValueError(f"refused (only report_templates/ is served): {url}")
+            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            self.served.append(url)
+            return URLFetcherResponse(
+                path.as_uri(), body=path.read_bytes(), headers={"Content-Type": kind}
+            )
+
+    return TemplateOnlyFetcher()
+
+
+class _Capture(logging.Handler):
+    """WeasyPrint's warnings raised by this thread (renders may run in parallel)."""
+
+    def __init__(self):
+        super().__init__(logging.WARNING)
+        self.thread = threading.get_ident()
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.thread == self.thread:
+            self.messages.append(record.getMessage())
+
+
+def render_pdf(html: str, fetcher=None) -> tuple[bytes, int, list[str]]:
+    """PDF bytes, page count and WeasyPrint's warnings (e.g. '.notdef' for a missing glyph)."""
+    weasyprint, _, _ = _weasyprint()
+    fetcher = fetcher or template_fetcher()
+    capture = _Capture()
+    logger = logging.getLogger("weasyprint")
+    logger.addHandler(capture)
+    try:
+        doc = weasyprint.HTML(
+            string=html, base_url=TEMPLATES_DIR.as_uri() + "/", url_fetcher=fetcher
+        ).render()
+        pdf = doc.write_pdf()
+    finally:
+        logger.removeHandler(capture)
+    return pdf, len(doc.pages), capture.messages
+
+
+# ------------------------------------------------------------------------------ XLSX
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _decimals_format(d: int) -> str:
+    return "0" if d <= 0 else "0." + "0" * d
+
+
+def put(ws, row: int, col: int, value: Any, number_format: str | None = None):
+    """Write one cell; text is always text, never a formula (no '=', '+', '-', '@' injection)."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+    from openpyxl.styles.cell_style import StyleArray
+
+    cell = ws.cell(row=row, column=col)
+    if value is None:
+        return cell
+    if isinstance(value, str):
+        text = ILLEGAL_CHARACTERS_RE.sub("", value)
+        cell.value = text
+        cell.data_type = "s"  # even when openpyxl guessed 'f' from a leading '='
+        if text.startswith(_FORMULA_START):
+            style = StyleArray(cell._style) if cell._style is not None else StyleArray()
+            style.quotePrefix = 1  # Excel keeps it text when someone edits the cell
+            cell._style = style
+        return cell
+    cell.value = value
+    if number_format:
+        cell.number_format = number_format
+    return cell
+
+
+def render_xlsx(context: Mapping[str, Any], rows: Sequence[Mapping], plan: Plan) -> bytes:
+    """The indicator table (and every area's rows) as a workbook with Chinese headers."""
+    from io import BytesIO
+
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Font, PatternFill
+    from openpyxl.utils import get_column_letter
+
+    header_font = Font(bold=True, color="1F3B57")
+    header_fill = PatternFill("solid", fgColor="E9EEF3")
+    wrap = Alignment(wrap_text=True, vertical="center")
+
+    def header(ws, titles: list[tuple[str, float]]):
+        for col, (title, width) in enumerate(titles, start=1):
+            c = put(ws, 1, col, title)
+            c.font, c.fill, c.alignment = header_font, header_fill, wrap
+            ws.column_dimensions[get_column_letter(col)].width = width
+        ws.freeze_panes = "C2"
+        ws.auto_filter.ref = f"A1:{get_column_letter(len(titles))}1"
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "主要指标"
+    header(
+        ws,
+        [
+            ("序号", 6),
+            ("指标名称", 36),
+            ("单位", 10),
+            ("类别", 18),
+            ("属性", 8),
+            ("基期年份", 9),
+            ("基期值x0", 10),
+            ("目标（规划表述）", 14),
+            ("目标值x*", 10),
+            ("现值xc", 10),
+            ("τ", 7),
+            ("p", 8),
+            ("ρ", 8),
+            ("预测x̂T", 10),
+            ("年均增速", 9),
+            ("状态", 10),
+            ("未达标单位", 20),
+            ("注", 50),
+        ],
+    )
+    notes: dict[int, list[str]] = {}
+    for f in context["table"]["footnotes"]:
+        for number in f["numbers"]:
+            notes.setdefault(number, []).append(f["text"])
+    r = 2
+    for cat in context["table"]["categories"]:
+        for row in cat["rows"]:
+            raw, d = row["raw"], row["decimals"]
+            fmt_d = _decimals_format(d)
+            put(ws, r, 1, row["number"])
+            put(ws, r, 2, row["name"])
+            put(ws, r, 3, row["unit"])
+            put(ws, r, 4, row["category"])
+            put(ws, r, 5, row["attribute_label"])
+            put(ws, r, 6, int(row["baseline_year"]) if row["baseline_year"] else None)
+            put(ws, r, 7, raw["baseline"], fmt_d)
+            put(ws, r, 8, row["target"])
+            put(ws, r, 9, raw["target"], fmt_d)
+            put(ws, r, 10, raw["value"], fmt_d)
+            put(ws, r, 11, raw["tau"], "0.00")
+            put(ws, r, 12, raw["p"], "0.000")
+            put(ws, r, 13, raw["rho"], "0.000")
+            put(ws, r, 14, raw["projection"], fmt_d)
+            put(ws, r, 15, raw["cagr"], "0.0%")
+            put(ws, r, 16, row["status"])
+            put(ws, r, 17, "、".join(row.get("failing_units") or []) or None)
+            put(ws, r, 18, "；".join(notes.get(row["number"], [])) or None)
+            r += 1
+
+    ws2 = wb.create_sheet("分地区")
+    header(
+        ws2,
+        [
+            ("地区代码", 12),
+            ("地区", 12),
+            ("序号", 6),
+            ("指标名称", 36),
+            ("基期值", 10),
+            ("现值", 10),
+            ("目标值", 10),
+            ("p", 8),
+            ("ρ", 8),
+            ("是否达标", 9),
+            ("状态", 10),
+        ],
+    )
+    decimals = {i.number: i.decimals for i in plan.indicators}
+    names = {i.number: i.name_zh for i in plan.indicators}
+    for r, row in enumerate(sorted(rows, key=lambda x: (x["area"], x["number"])), start=2):
+        fmt_d = _decimals_format(decimals.get(row["number"], 2))
+        put(ws2, r, 1, str(row["area"]))
+        put(ws2, r, 2, row.get("area_name"))
+        put(ws2, r, 3, row["number"])
+        put(ws2, r, 4, names.get(row["number"], ""))
+        put(ws2, r, 5, row.get("baseline"), fmt_d)
+        put(ws2, r, 6, row.get("value"), fmt_d)
+        put(ws2, r, 7, row.get("target"), fmt_d)
+        put(ws2, r, 8, row.get("p"), "0.000")
+        put(ws2, r, 9, row.get("rho"), "0.000")
+        met = row.get("met")
+        put(ws2, r, 10, None if met is None else ("是" if met else "否"))
+        put(ws2, r, 11, row.get("status"))
+
+    ws3 = wb.create_sheet("说明")
+    cover, app = context["cover"], context["appendix"]
+    info = [
+        ("规划", cover["title"]),
+        ("评估", cover["subtitle"]),
+        ("数据年份", cover["data_year"]),
+        ("数据截至", cover["as_of"]),
+        ("编制单位", cover["issuing_body"]),
+        ("程序版本", app["code_version"]),
+        ("规划定义校验值", app["definition_checksum"]),
+    ]
+    for r, (k, v) in enumerate(info, start=1):
+        put(ws3, r, 1, k).font = header_font
+        put(ws3, r, 2, v)
+    ws3.column_dimensions["A"].width = 16
+    ws3.column_dimensions["B"].width = 70
+
+    buf = BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+# ------------------------------------------------------------------------------ atomic writes
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomically(contents: Mapping[Path, bytes]) -> None:
+    """Write every file or none: temporary files in the target folder, fsync, then os.replace.
+
+    A failure before the replacements leaves the previous files untouched and no temporary file
+    behind.
+    """
+    temps: dict[Path, Path] = {}
+    try:
+        for path, data in contents.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            temps[path] = Path(tmp)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    for folder in {p.parent for p in contents}:
+        _fsync_dir(folder)
+
+
+# ------------------------------------------------------------------------------ Load → Process → Save
+
+
+@dataclass
+class ReportInputs:
+    """What the report needs beyond the assessment."""
+
+    plan: Plan
+    areas: Sequence[Area]
+    quality_issues: list[dict]
+    source_files: list[dict]
+    definition_checksum: str
+    code_version: str
+
+
+def load_inputs(a: Assessment, engine: Engine) -> ReportInputs:
+    from flows.common import catalog, code_version
+    from warehouse.observations import source_files
+    from warehouse.results import load_quality_issues
+
+    cat = catalog()
+    ids = set(a.source_file_ids())
+    files = source_files(engine)
+    used = [] if files.empty else files[files["id"].isin(ids)].to_dict("records")
+    return ReportInputs(
+        plan=cat.plan(a.plan_id),
+        areas=cat.areas(a.plan_id),
+        quality_issues=load_quality_issues(engine, a.plan_id, open_only=True),
+        source_files=used,
+        definition_checksum=cat.checksum(),
+        code_version=code_version(),
+    )
+
+
+def report_stem(plan_id: str, stage: str, data_year: int, as_of: datetime | None = None) -> str:
+    """'longhu_mid_2018'; a reproduction as of a past moment gets '_asof20190301T100000' (UTC)."""
+    stem = f"{plan_id}_{stage}_{data_year}"
+    if as_of is not None:
+        stem += f"_asof{as_of.astimezone(UTC):%Y%m%dT%H%M%S}"
+    return stem
+
+
+def build_report(
+    a: Assessment,
+    inputs: ReportInputs,
+    *,
+    issued_on: date | None = None,
+) -> tuple[dict, str, bytes, int, list[str], bytes]:
+    """Process: context, HTML, PDF and XLSX bytes (nothing written)."""
+    from flows.evaluate import settings_thresholds
+
+    s = get_settings()
+    ctx = build_context(
+        inputs.plan,
+        a.rows,
+        a.values,
+        stage=a.stage,
+        data_year=a.data_year,
+        as_of=a.as_of,
+        areas=inputs.areas,
+        quality_issues=inputs.quality_issues,
+        source_files=inputs.source_files,
+        reviews=a.reviews,
+        thresholds=thresholds_for(inputs.plan, settings_thresholds()),
+        issuing_body=s.issuing_body,
+        issued_on=issued_on,
+        generated_at=datetime.now(UTC),
+        code_version=inputs.code_version,
+        definition_checksum=inputs.definition_checksum,
+        timezone=s.timezone,
+    )
+    html = render_html(ctx)
+    pdf, pages, warnings = render_pdf(html)
+    xlsx = render_xlsx(ctx, a.rows, inputs.plan)
+    return ctx, html, pdf, pages, warnings, xlsx
+
+
+def _inputs_record(a: Assessment, inputs: ReportInputs) -> dict:
+    return {
+        "source_files": sorted(str(f["checksum"]) for f in inputs.source_files),
+        "definition_checksum": inputs.definition_checksum,
+        "reviews": {
+            str(n): {
+                "verdict": bool(r.get("verdict")),
+                "reviewer": r.get("reviewer"),
+                "reviewed_at": str(r.get("reviewed_at")),
+            }
+            for n, r in sorted(a.reviews.items())
+        },
+        "data_year": a.data_year,
+        "as_of": a.as_of.isoformat(),
+    }
+
+
+def render_report(
+    a: Assessment,
+    *,
+    out_dir: Path | None = None,
+    engine: Engine | None = None,
+    stem: str | None = None,
+    inputs: ReportInputs | None = None,
+) -> ReportFiles:
+    """Render one assessment to PDF, HTML and XLSX in the reports folder and record them."""
+    started = time.perf_counter()
+    if engine is None:
+        from flows.common import warehouse
+
+        engine = warehouse()
+    inputs = inputs or load_inputs(a, engine)
+    folder = Path(out_dir or get_settings().reports_dir)
+    stem = stem or report_stem(a.plan_id, a.stage, a.data_year)
+    _, html, pdf, pages, warnings, xlsx = build_report(a, inputs)
+    for w in warnings:
+        log.warning("WeasyPrint: %s", w)
+    paths = {fmt: folder / f"{stem}.{fmt}" for fmt in FORMATS}
+    data = {"pdf": pdf, "html": html.encode("utf-8"), "xlsx": xlsx}
+    write_atomically({paths[f]: data[f] for f in FORMATS})
+
+    from warehouse.results import record_report
+
+    record_inputs = _inputs_record(a, inputs)
+    for fmt in FORMATS:
+        record_report(
+            engine,
+            plan_id=a.plan_id,
+            stage=a.stage,
+            data_year=a.data_year,
+            as_of=a.as_of,
+            format=fmt,
+            path=str(paths[fmt].resolve()),
+            checksum=hashlib.sha256(data[fmt]).hexdigest(),
+            inputs=record_inputs,
+            code_version=inputs.code_version[:64],
+        )
+    return ReportFiles(
+        pdf=paths["pdf"],
+        html=paths["html"],
+        xlsx=paths["xlsx"],
+        pages=pages,
+        seconds=round(time.perf_counter() - started, 3),
+        warnings=tuple(warnings),
+    )
+
+
+# ------------------------------------------------------------------------------ mail text
+
+
+def mail_text(a: Assessment, plan: Plan, files: ReportFiles) -> tuple[str, str]:
+    stage_zh = STAGES[a.stage]
+    subject = f"{plan.short_title_zh}{stage_zh}报告（{a.data_year}年数据）"
+    tz = ZoneInfo(get_settings().timezone)
+    body = "\n".join(
+        [
+            f"{plan.title_zh}{stage_zh}报告（数据年份{a.data_year}年）见附件。",
+            f"数据截至：{a.as_of.astimezone(tz):%Y-%m-%d %H:%M}（{tz.key}）",
+            f"报告文件：{files.pdf.name}（{files.pages}页）；另有 {files.html.name}、{files.xlsx.name}。",
+            "",
+            "本邮件由 healthplan 评估流水线自动发送。",
+        ]
+    )
+    return subject, body
+
+
+# ------------------------------------------------------------------------------ command
+
+
+def report_command(
+    plan_id: str,
+    stage: str,
+    data_year: int | None = None,
+    as_of: datetime | None = None,
+    mail: bool = False,
+) -> int:
+    """`healthplan report`: render (and optionally mail) one report; 0 on success, 1 on failure."""
+    from rich.console import Console
+
+    from healthplan.definitions import DefinitionError
+
+    out, err = Console(), Console(stderr=True)
+    s = get_settings()
+    from flows.common import catalog
+    from flows.evaluate import assess
+    from warehouse.engine import WarehouseUnavailable
+
+    try:
+        if stage not in STAGES:
+            raise ValueError(f"未知评估阶段 unknown stage {stage!r}（mid 或 end）")
+        plan = catalog().plan(plan_id)
+        folder = Path(s.reports_dir)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise ReportError(
+                f"无法创建报告文件夹 cannot create the reports folder {folder}: {e.strerror or e}"
+            ) from None
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ReportError(f"报告文件夹不可写 reports folder is not writable: {folder}")
+        a = assess(plan_id, stage, data_year, as_of)
+        stem = report_stem(plan_id, stage, a.data_year, as_of)
+        files = render_report(a, out_dir=folder, stem=stem)
+    except WarehouseUnavailable as e:
+        err.print(f"[red]数据仓库不可用 warehouse unavailable:[/] {e}")
+        return 1
+    except (ReportError, DefinitionError, ValueError, KeyError) as e:
+        err.print(f"[red]报告未生成 report not rendered:[/] {str(e).strip(chr(39))}")
+        return 1
+    except OSError as e:
+        err.print(
+            f"[red]报告未生成，文件写入失败 report not rendered, cannot write:[/] "
+            f"{e.filename or ''} {e.strerror or e}"
+        )
+        return 1
+    if as_of is not None:
+        out.print(
+            f"按 {as_of.isoformat()} 时点的数据重新生成 / reproduced as of {as_of.isoformat()}"
+        )
+    out.print(f"报告已生成 / report written（{files.pages} 页 pages，{files.seconds:.1f} 秒 s）：")
+    for p in files.paths():
+        out.print(f"  {p}")
+    for w in files.warnings:
+        err.print(f"[yellow]排版警告 layout warning:[/] {w}")
+    if mail:
+        from flows.distribute import MailError, mail_report
+
+        subject, body = mail_text(a, plan, files)
+        try:
+            sent = mail_report(files.pdf, subject, body, s)
+        except MailError as e:
+            err.print(f"[red]邮件未发送 mail not sent:[/] {e}")
+            return 1
+        out.print(f"已发送至 / mailed to: {'、'.join(sent)}")
+    return 0
+
+
+# ------------------------------------------------------------------------------ Prefect
+
+
+def _retry_on_io(task, task_run, state) -> bool:
+    """Retry only what may pass on a second try: file-system and network errors."""
+    try:
+        state.result()
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io)
+def assess_for_report(plan_id: str, stage: str, data_year: int | None, as_of: datetime | None):
+    from flows.evaluate import assess
+
+    return assess(plan_id, stage, data_year, as_of)
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io)
+def render_task(a: Assessment, as_of: datetime | None) -> ReportFiles:
+    return render_report(a, stem=report_stem(a.plan_id, a.stage, a.data_year, as_of))
+
+
+@flow(name="report", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
+def report_flow(
+    plans: list[str] | None = None,
+    stages: list[str] | None = None,
+    data_year: int | None = None,
+    as_of: datetime | None = None,
+) -> dict[str, list[str]]:
+    """Render every (plan, stage) report; the renders run in parallel threads."""
+    from flows.common import catalog
+
+    futures = {}
+    for plan_id in plans or sorted(catalog().plans):
+        for stage in stages or list(STAGES):
+            a = assess_for_report.submit(plan_id, stage, data_year, as_of)
+            futures[f"{plan_id}/{stage}"] = render_task.submit(a, as_of)
+    out: dict[str, list[str]] = {}
+    lines = ["# 评估报告 / evaluation reports", ""]
+    for key, fut in futures.items():
+        files: ReportFiles = fut.result()
+        out[key] = [str(p) for p in files.paths()]
+        lines.append(f"## {key}（{files.pages} 页，{files.seconds:.1f} 秒）")
+        lines.extend(f"- `{p}`" for p in files.paths())
+        lines.append("")
+    create_markdown_artifact(
+        key="evaluation-reports", markdown="\n".join(lines), description="报告文件 / report files"
+    )
+    return out
