@@ -13,13 +13,11 @@ from healthplan.settings import REPO_ROOT
 
 PLANS = REPO_ROOT / "plans"
 PLAN_DIR = PLANS / "longhu"
-SEED = REPO_ROOT.parent / "shared" / "seeds" / "000_0d83bb3f6357629c.txt"
+SEED = REPO_ROOT / "plans" / "longhu" / "source.txt"  # the plan as received (seed 000_…)
 
 
 @pytest.fixture(scope="module")
 def seed_text() -> str:
-    if not SEED.exists():
-        pytest.skip(f"seed file {SEED} not available")
     return SEED.read_text(encoding="utf-8")
 
 
