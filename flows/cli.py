@@ -247,28 +247,19 @@ def evaluation_json(r: dict) -> dict:
 
 def print_evaluation(p, a, rows) -> None:
     stage_zh = "中期评估" if a.stage == "mid" else "终期评估"
-    t = Table(title=f"{p.short_title_zh} {stage_zh}（数据年份 {a.data_year}）")
-    for col in [
-        "序号",
-        "地区",
-        "指标",
-        "基期值x0",
-        "目标x*",
-        "现值xc",
-        "τ",
-        "p",
-        "ρ",
-        "预测x̂T",
-        "状态",
-        "未达标单位",
-    ]:
+    areas = sorted({r["area_name"] for r in rows})
+    one_area = len(areas) == 1
+    where = f"·{areas[0]}" if one_area else ""
+    t = Table(title=f"{p.short_title_zh} {stage_zh}{where}（数据年份 {a.data_year}）")
+    cols = ["序号", "地区", "指标", "x0", "目标x*", "xc", "τ", "p", "ρ", "x̂T", "状态", "未达标单位"]
+    for col in cols[:1] + cols[2:] if one_area else cols:
         t.add_column(col, overflow="fold")
     for r in rows:
         ind = p.indicator(r["number"])
         d = ind.decimals
         t.add_row(
             str(r["number"]),
-            r["area_name"],
+            *([] if one_area else [r["area_name"]]),
             ind.name_zh,
             fmt_num(r["baseline"], d),
             r["target_text"],

@@ -62,7 +62,8 @@ def baseline_reconciliation(plan: Plan, values: pd.DataFrame) -> list[dict]:
                 if abs(tf.value - stated) > printed_tolerance(
                     stated, stated_text
                 ) + printed_tolerance(tf.value):
-                    problems.append(f"规划正文{tf.value:g}与指标表{stated:g}不一致")
+                    note = f"（{tf.unit_note}）" if tf.unit_note else ""
+                    problems.append(f"规划正文{tf.value:g}{note}与指标表{stated:g}不一致")
             if warehouse_v is not None and abs(warehouse_v - stated) > printed_tolerance(
                 stated, stated_text
             ):
