@@ -7,6 +7,7 @@ behind it), so the warehouse can store them and the report can show them. Pure f
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -17,6 +18,7 @@ from transforms.assessment import judging_units
 from transforms.indicators import AreaTree, formula_values
 
 MODIFIED_Z_LIMIT = 3.5
+MIN_JUMP_SHARE = 0.25
 
 
 def issue(kind: str, severity: str, detail: str, **where) -> dict:
@@ -37,9 +39,10 @@ def issue(kind: str, severity: str, detail: str, **where) -> dict:
 
 def printed_tolerance(value: float, text: str | None = None) -> float:
     """Half a unit of the last printed digit: 0.9 may be 0.85…0.95, 68.93 may be 68.925…68.935."""
-    shown = text if text and any(c.isdigit() for c in text) else repr(float(value))
-    digits = shown.split(".")[1] if "." in shown else ""
-    decimals = len([c for c in digits if c.isdigit()])
+    match = re.search(r"\d+(?:\.(\d+))?", text or "")
+    if match is None:
+        match = re.search(r"\d+(?:\.(\d+))?", repr(float(value)))
+    decimals = len(match.group(1) or "") if match else 0
     return 0.5 * 10**-decimals + 1e-9
 
 
@@ -178,7 +181,7 @@ def impossible_values(plan: Plan, values: pd.DataFrame) -> list[dict]:
                     **where,
                 )
             )
-    for (number, area, stratum), g in values.groupby(["number", "area_code", "stratum"]):
+    for (number, area, _stratum), g in values.groupby(["number", "area_code", "stratum"]):
         if units.get(number) != "‰" or len(g) < 3:
             continue
         med = float(g["value"].median())
@@ -217,7 +220,7 @@ def year_on_year_jumps(
     """Year-on-year changes far outside the series' own spread (modified z-score > limit)."""
     names = {i.number: i.name_zh for i in plan.indicators}
     out = []
-    for (number, area, stratum), g in values.groupby(["number", "area_code", "stratum"]):
+    for (number, area, _stratum), g in values.groupby(["number", "area_code", "stratum"]):
         g = g.sort_values("year")
         if len(g) < 4:
             continue
@@ -225,7 +228,11 @@ def year_on_year_jumps(
         vals = g["value"].to_numpy(dtype=float)
         changes = np.diff(vals)
         z = modified_z_scores(changes)
-        for k in np.flatnonzero(np.abs(z) > limit):
+        # a robust score on five changes flags ordinary bends; also require a jump that is large
+        # against the series' own level (MIN_JUMP_SHARE of its median) beyond the typical change
+        level = max(abs(float(np.median(vals))), 1e-9)
+        big = np.abs(changes - np.median(changes)) > MIN_JUMP_SHARE * level
+        for k in np.flatnonzero((np.abs(z) > limit) & big):
             out.append(
                 issue(
                     "year_on_year_jump",
