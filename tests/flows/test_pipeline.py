@@ -118,3 +118,23 @@ def test_a_second_pipeline_is_refused_while_one_holds_the_lock(prefect_harness, 
         state.result(raise_on_failure=False)
     )
     assert counts(warehouse()) == before  # nothing written by the refused run
+
+
+def test_the_fan_out_runs_on_a_dask_task_runner(prefect_harness, isolated, monkeypatch):
+    """Scale-out path: HEALTHPLAN_TASK_RUNNER=dask runs the per-plan fan-out on a local cluster."""
+    from prefect_dask import DaskTaskRunner
+
+    from flows.pipeline import run_pipeline, task_runner
+    from healthplan.settings import get_settings
+
+    monkeypatch.setenv("HEALTHPLAN_TASK_RUNNER", "dask")
+    get_settings.cache_clear()
+    runner = task_runner()
+    assert isinstance(runner, DaskTaskRunner)
+    assert runner.cluster_kwargs.get("processes") is False  # threads: no server per worker
+    result = run_pipeline(plans=["longhu"], stages=["mid"], inbox=INBOX / "longhu")
+    assert result["statuses"]["longhu/mid"]
+    assert set(result["statuses"]["longhu/mid"]) >= MID
+    assert [Path(p).name for p in result["reports"] if p.endswith(".pdf")] == [
+        "longhu_mid_2018.pdf"
+    ]
