@@ -287,6 +287,23 @@ def _parse_year(raw: Any) -> int:
 # ------------------------------------------------------------------------------------- encodings
 
 
+TRUNCATED_TEXT = (
+    "文件不完整：在一个字符的中间结束（复制或保存被中断？）/ truncated file: it ends in the "
+    "middle of a character (an interrupted copy or save?)"
+)
+
+
+def _ends_mid_character(data: bytes, e: UnicodeDecodeError) -> bool:
+    """The only undecodable bytes are an incomplete character at the very end."""
+    if e.end < len(data) or not ("end of data" in e.reason or "incomplete" in e.reason):
+        return False
+    try:
+        data[: e.start].decode(e.encoding)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def detect_encoding(data: bytes) -> str:
     """The text encoding of CSV bytes: 'utf-8-sig', 'utf-8', 'gbk' or 'gb18030'.
 
@@ -299,6 +316,8 @@ def detect_encoding(data: bytes) -> str:
         try:
             data[3:].decode("utf-8")
         except UnicodeDecodeError as e:
+            if _ends_mid_character(data[3:], e):
+                raise EncodingError(TRUNCATED_TEXT) from None
             line = data[: e.start].count(b"\n") + 1
             raise EncodingError(
                 f"编码混杂：文件以 UTF-8 BOM 开头，但第 {line} 行不是 UTF-8 / mixed encodings: "
@@ -315,6 +334,8 @@ def detect_encoding(data: bytes) -> str:
         data.decode("utf-8")
         return "utf-8"
     except UnicodeDecodeError as e:
+        if _ends_mid_character(data, e):
+            raise EncodingError(TRUNCATED_TEXT) from None
         first_bad = data[: e.start].count(b"\n") + 1
     for number, line in enumerate(data.splitlines(), 1):
         if line.isascii():
@@ -327,12 +348,18 @@ def detect_encoding(data: bytes) -> str:
             f"编码混杂：第 {number} 行是 UTF-8，第 {first_bad} 行不是 / mixed encodings: line "
             f"{number} is UTF-8, line {first_bad} is not; save the whole file in one encoding"
         )
+    furthest = 0
     for encoding in ("gbk", "gb18030"):
         try:
             data.decode(encoding)
             return encoding
-        except UnicodeDecodeError:
+        except UnicodeDecodeError as e:
+            if _ends_mid_character(data, e):
+                raise EncodingError(TRUNCATED_TEXT) from None
+            furthest = max(furthest, e.start)
             continue
+    # the line of the first byte that not even the most lenient reading (GB18030) accepts
+    first_bad = max(first_bad, data[:furthest].count(b"\n") + 1)
     guess = ""
     try:
         import charset_normalizer
@@ -358,6 +385,15 @@ class Table:
     rows: list[list[Any]]
     sheet: str | None = None
     formula_gaps: set[tuple[int, int]] = field(default_factory=set)  # (row, 0-based column)
+    error_cells: dict[tuple[int, int], str] = field(default_factory=dict)  # → '#DIV/0!' …
+    # merged cell ranges as (first row, first column, last row, last column): rows 1-based,
+    # columns 0-based; only ranges of more than one cell
+    merged: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # CSV: every row should have as many cells as the header (a short row was cut off, a long
+    # one has an unquoted comma and its values sit in the wrong columns)
+    fixed_width: bool = False
+    # cells of element columns inside a merged range: (row, column) → the range, e.g. 'D3:D5'
+    merged_values: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
 def _read_csv(name: str, data: bytes, limits: Limits) -> tuple[Table, str]:
@@ -386,7 +422,7 @@ def _read_csv(name: str, data: bytes, limits: Limits) -> tuple[Table, str]:
             name,
             f"CSV 格式错误（第 {reader.line_num} 行）/ malformed CSV at line {reader.line_num}: {e}",
         ) from None
-    return Table(rows), encoding
+    return Table(rows, fixed_width=True), encoding
 
 
 def _check_zip(name: str, data: bytes, limits: Limits) -> zipfile.ZipFile:
@@ -463,17 +499,21 @@ def _sheet_paths(zf: zipfile.ZipFile) -> dict[str, str]:
     return paths
 
 
-def _formula_gaps(zf: zipfile.ZipFile, part: str | None) -> set[tuple[int, int]]:
-    """Cells holding a formula without a cached value: (row, 0-based column)."""
+def _cell_notes(
+    zf: zipfile.ZipFile, part: str | None
+) -> tuple[set[tuple[int, int]], dict[tuple[int, int], str]]:
+    """Cells the cell reader shows as blank though they are not: formulas without a cached
+    value, and Excel error values (#DIV/0!, #N/A …); keyed by (row, 0-based column)."""
+    gaps: set[tuple[int, int]] = set()
+    errors: dict[tuple[int, int], str] = {}
     if not part:
-        return set()
+        return gaps, errors
     try:
         xml = zf.read(part)
     except KeyError:
-        return set()
-    if not _FORMULA_TAG.search(xml):
-        return set()
-    gaps = set()
+        return gaps, errors
+    if not _FORMULA_TAG.search(xml) and b't="e"' not in xml:
+        return gaps, errors
     try:
         for _, elem in ElementTree.iterparse(io.BytesIO(xml), events=("end",)):
             if not elem.tag.endswith("}c") and elem.tag != "c":
@@ -485,17 +525,52 @@ def _formula_gaps(zf: zipfile.ZipFile, part: str | None) -> set[tuple[int, int]]
                     f = child
                 elif tag == "v":
                     v = child
-            if f is not None and (v is None or (v.text is None and elem.get("t") != "str")):
+            error = elem.get("t") == "e"
+            gap = f is not None and (v is None or (v.text is None and elem.get("t") != "str"))
+            if error or gap:
                 m = _CELL_REF.fullmatch(elem.get("r", ""))
                 if m:
                     col = 0
                     for ch in m.group(1):
                         col = col * 26 + ord(ch) - 64
-                    gaps.add((int(m.group(2)), col - 1))
+                    key = (int(m.group(2)), col - 1)
+                    if error:
+                        errors[key] = (v.text if v is not None and v.text else "#ERROR")[:20]
+                    else:
+                        gaps.add(key)
             elem.clear()
     except ElementTree.ParseError:
-        return gaps
-    return gaps
+        return gaps, errors
+    return gaps, errors
+
+
+MAX_MERGED_RANGES = 10_000
+
+
+def _merged_ranges(sheet: Any, limits: Limits) -> list[tuple[int, int, int, int]]:
+    """The sheet's merged ranges of more than one cell, rows 1-based and columns 0-based."""
+    try:
+        ranges = sheet.merged_cell_ranges or []
+    except Exception:  # noqa: BLE001 - merged ranges only improve messages and field cells
+        return []
+    out = []
+    for (r1, c1), (r2, c2) in list(ranges)[:MAX_MERGED_RANGES]:
+        if (r1, c1) != (r2, c2):
+            out.append((int(r1) + 1, int(c1), int(r2) + 1, int(c2)))
+    return out
+
+
+def _col_letters(col: int) -> str:
+    letters = ""
+    col += 1
+    while col:
+        col, rem = divmod(col - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def _range_ref(r1: int, c1: int, r2: int, c2: int) -> str:
+    return f"{_col_letters(c1)}{r1}:{_col_letters(c2)}{r2}"
 
 
 class _Workbook:
@@ -503,6 +578,7 @@ class _Workbook:
         from python_calamine import CalamineWorkbook
 
         self.name = name
+        self.limits = limits
         self.zip = _check_zip(name, data, limits)
         try:
             self.book = CalamineWorkbook.from_filelike(io.BytesIO(data))
@@ -521,12 +597,21 @@ class _Workbook:
         name = sheet if sheet in self.sheet_names else self.sheet_names[0]
         if name not in self._tables:
             try:
-                rows = self.book.get_sheet_by_name(name).to_python(skip_empty_area=False)
+                # get_sheet_by_name parses the whole sheet each call: once, for cells and merges
+                book_sheet = self.book.get_sheet_by_name(name)
+                rows = book_sheet.to_python(skip_empty_area=False)
             except Exception as e:  # noqa: BLE001
                 raise UnreadableFile(
                     self.name, f"工作表 {name} 无法读取 / sheet {name} unreadable: {e}"
                 ) from None
-            self._tables[name] = Table(rows, name, _formula_gaps(self.zip, self.parts.get(name)))
+            gaps, errors = _cell_notes(self.zip, self.parts.get(name))
+            self._tables[name] = Table(
+                rows,
+                name,
+                formula_gaps=gaps,
+                error_cells=errors,
+                merged=_merged_ranges(book_sheet, self.limits),
+            )
         return self._tables[name]
 
 
@@ -637,6 +722,65 @@ def _describe_missing(cand: _Candidate) -> str:
     )
 
 
+def _mojibake(text: str) -> str | None:
+    """UTF-8 Chinese once read as Windows-1252 ('åœ°åŒº' for '地区'), undone; else None."""
+    raw = bytearray()
+    for ch in text:
+        try:
+            raw += ch.encode("cp1252")
+        except UnicodeEncodeError:
+            if ord(ch) > 0xFF:
+                return None
+            raw.append(ord(ch))  # bytes Windows-1252 leaves undefined pass through as Latin-1
+    try:
+        fixed = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return fixed if any("\u4e00" <= ch <= "\u9fff" for ch in fixed) else None
+
+
+def _no_header_text(cands: list[_Candidate]) -> str:
+    """The message for a file in which not one column of any layout was found."""
+    shown: dict[tuple[int, str], None] = {}
+    hint = ""
+    for cand in cands:  # the header rows the layouts looked at, as they read
+        table, row = cand.table, cand.layout.header_row
+        if table is None or len(table.rows) < row:
+            continue
+        cells = [str(c).strip() for c in table.rows[row - 1] if not _is_blank(c)]
+        if not cells:
+            continue
+        shown[(row, "、".join(cells[:6]) + ("…" if len(cells) > 6 else ""))] = None
+        fixed = None if hint else _mojibake(" ".join(cells[:6]))
+        if fixed:
+            hint = (
+                f"；表头像是乱码：UTF-8 文本被当作 Windows-1252 读过又保存（原文应为「{shorten(fixed, 60)}」），"
+                f"请从原系统重新导出 / the header looks like mojibake: UTF-8 text read as "
+                f"Windows-1252 and saved again (it should read {shorten(fixed, 60)!r}); export the "
+                "file again from its source"
+            )
+    header = "；".join(f"第 {r} 行 row {r}: {shorten(t, 120)}" for r, t in list(shown)[:3])
+    return (
+        "没有匹配的版式：表头里没有任何版式的列（文件不对、表头行不对或编码错乱？）/ no matching "
+        "layout: the header has no column of any layout (wrong file, wrong header row, or garbled "
+        "text?). 表头 header: " + (header or "—") + hint
+    )
+
+
+def _merged_header_note(cand: _Candidate) -> str:
+    table, row = cand.table, cand.layout.header_row
+    if table is None:
+        return ""
+    refs = [_range_ref(*m) for m in table.merged if m[0] <= row <= m[2]]
+    if not refs:
+        return ""
+    shown = "、".join(refs[:5]) + ("…" if len(refs) > 5 else "")
+    return (
+        f"；表头（第 {row} 行）有合并单元格 {shown}，请取消合并并给每列一个表头 / the header row "
+        f"{row} has merged cells {shown}: unmerge them so that every column has its own header"
+    )
+
+
 def choose_layout(
     name: str, fmt: str, tables: Any, layouts: LayoutSet | Iterable[SourceLayouts]
 ) -> _Candidate:
@@ -677,11 +821,14 @@ def choose_layout(
                 c.layout.years[0],
             ),
         )
+        if not best.colmap and best.table is not None:
+            raise UnreadableFile(name, _no_header_text(cands))
         raise UnreadableFile(
             name,
             "没有匹配的版式（列缺失或已改名）/ no matching layout (columns missing or renamed): "
             + _describe_missing(best)
-            + (f"；{best.problem}" if best.problem and best.table is None else ""),
+            + (f"；{best.problem}" if best.problem and best.table is None else "")
+            + _merged_header_note(best),
         )
     top = max(len(c.colmap) for c in good)
     good = [c for c in good if len(c.colmap) == top]
@@ -831,6 +978,8 @@ def _data_rows(ctx: _Ctx):
     assert table is not None
     colmap = cand.colmap
     limit = ctx.limits.max_cell_chars
+    _apply_merges(ctx)
+    width = _header_width(table, cand.layout.header_row) if table.fixed_width else 0
     for index in range(cand.layout.header_row, len(table.rows)):
         row = table.rows[index]
         filled = [c for c in row if not _is_blank(c)]
@@ -846,6 +995,9 @@ def _data_rows(ctx: _Ctx):
         if all(_is_blank(v) for v in cells.values()):
             continue
         rownum = index + 1
+        if width and _bad_width(ctx, rownum, row, width):
+            ctx.rows_read += 1
+            continue
         for h, v in cells.items():
             if isinstance(v, str) and len(v) > limit:
                 cells[h] = v[:limit]
@@ -854,6 +1006,97 @@ def _data_rows(ctx: _Ctx):
                 )
         ctx.rows_read += 1
         yield rownum, cells
+
+
+def _header_width(table: Table, header_row: int) -> int:
+    """Cells up to the last non-blank header cell."""
+    header = table.rows[header_row - 1] if len(table.rows) >= header_row else []
+    filled = [i for i, c in enumerate(header) if not _is_blank(c)]
+    return filled[-1] + 1 if filled else 0
+
+
+def _bad_width(ctx: _Ctx, rownum: int, row: list[Any], width: int) -> bool:
+    """A CSV row with fewer cells than the header's columns it needs, or with values past the
+    header: rejected whole, since its values may sit under the wrong headers."""
+    colmap = ctx.cand.colmap
+    missing = sorted((i, h) for h, i in colmap.items() if i >= len(row))
+    if missing:
+        ctx.reject(
+            rownum,
+            missing[0][1],
+            None,
+            f"行不完整：只有 {len(row)} 列，表头有 {width} 列（文件被截断？），整行未读取 / short "
+            f"row: {len(row)} cells, the header has {width} (truncated file?); row not read",
+        )
+        return True
+    extra = [c for c in row[width:] if not _is_blank(c)]
+    if extra:
+        ctx.reject(
+            rownum,
+            None,
+            shorten(",".join(str(c) for c in row), 120),
+            f"列数不符：有 {len(row) - _trailing_blanks(row)} 列，表头只有 {width} 列"
+            f"（数字中的逗号未加引号？），整行未读取 / the row has more cells than the header's "
+            f"{width} (an unquoted comma, e.g. 1,234?); its values would sit under the wrong "
+            "headers: row not read",
+        )
+        return True
+    return False
+
+
+def _trailing_blanks(row: list[Any]) -> int:
+    n = 0
+    for c in reversed(row):
+        if not _is_blank(c):
+            break
+        n += 1
+    return n
+
+
+def _apply_merges(ctx: _Ctx) -> None:
+    """Merged cells as a reader sees them: a field cell (area, year, type …) merged over several
+    rows applies to each of them; an element cell merged with other cells has no value of its own
+    and is rejected where it is read (``_gap``)."""
+    table = ctx.cand.table
+    assert table is not None
+    if not table.merged or table.merged_values:
+        return
+    lay = ctx.cand.layout
+    first, last = lay.header_row + 1, len(table.rows)
+    field_cols = {i for h, i in ctx.cand.colmap.items() if lay.columns[h].is_field}
+    mapped = set(ctx.cand.colmap.values())
+    budget = 5_000_000  # cells touched, whatever the merges claim
+    for r1, c1, r2, c2 in table.merged:
+        lo, hi = max(r1, first), min(r2, last)
+        cols = sorted(i for i in mapped if c1 <= i <= c2)
+        if lo > hi or not cols or (hi - lo + 1) * len(cols) <= 1:
+            continue
+        budget -= (hi - lo + 1) * len(cols)
+        if budget < 0:
+            break
+        ref = _range_ref(r1, c1, r2, c2)
+        anchor_row = table.rows[r1 - 1] if r1 >= first else None
+        anchor = anchor_row[c1] if anchor_row is not None and c1 < len(anchor_row) else None
+        filled = False
+        for col in cols:
+            for rownum in range(lo, hi + 1):
+                row = table.rows[rownum - 1]
+                if col in field_cols:
+                    if (rownum, col) == (r1, c1) or _is_blank(anchor) or col >= len(row):
+                        continue
+                    if _is_blank(row[col]):
+                        row[col] = anchor
+                        filled = True
+                else:
+                    table.merged_values[(rownum, col)] = ref
+        if filled:
+            ctx.flag(
+                r1,
+                None,
+                anchor,
+                f"合并单元格 {ref} 的值用于其中每一行 / merged cell {ref}: its value applies to "
+                "each of its rows",
+            )
 
 
 def _is_total_row(cells: dict[str, Any], layout: Layout) -> bool:
@@ -875,6 +1118,27 @@ def _gap(ctx: _Ctx, rownum: int, header: str, suffix: str = "") -> bool:
             None,
             "公式没有缓存值（请在 Excel 中重新计算并保存）/ formula without a cached value "
             "(recalculate and save in Excel)" + suffix,
+        )
+        return True
+    error = ctx.cand.table.error_cells.get((rownum, idx))  # type: ignore[union-attr]
+    if error:
+        ctx.reject(
+            rownum,
+            header,
+            error,
+            f"Excel 错误值 {error}（请在 Excel 中修正公式）/ Excel error value {error} (fix the "
+            "formula in Excel)" + suffix,
+        )
+        return True
+    ref = ctx.cand.table.merged_values.get((rownum, idx))  # type: ignore[union-attr]
+    if ref:
+        row = ctx.cand.table.rows[rownum - 1]  # type: ignore[union-attr]
+        ctx.reject(
+            rownum,
+            header,
+            row[idx] if idx < len(row) else None,
+            f"合并单元格 {ref}：无法确定本行本列的值（请取消合并，逐格填写）/ merged cell {ref}: "
+            "no value of its own for this row and column (unmerge and fill every cell)" + suffix,
         )
         return True
     return False
@@ -1148,14 +1412,15 @@ def _has_data(table: Table) -> bool:
 
 def _format(name: str, data: bytes) -> str:
     lower = name.lower()
-    if data[:4] == b"PK\x03\x04" or lower.endswith((".xlsx", ".xlsm")):
-        return "xlsx"
+    # An OLE container first: a legacy .xls, or an encrypted workbook even when named .xlsx.
     if data[:8] == bytes.fromhex("D0CF11E0A1B11AE1"):
         raise UnreadableFile(
             name,
             "旧版 .xls 或加密的工作簿，不受支持，请另存为 .xlsx / legacy .xls or encrypted "
             "workbook: save it as .xlsx",
         )
+    if data[:4] == b"PK\x03\x04" or lower.endswith((".xlsx", ".xlsm")):
+        return "xlsx"
     if lower.endswith(".csv") or lower.endswith(".txt"):
         return "csv"
     raise UnreadableFile(

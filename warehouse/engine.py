@@ -6,6 +6,7 @@ import contextlib
 import datetime as dt
 import decimal
 import json
+import logging
 import math
 import os
 import threading
@@ -23,6 +24,7 @@ CONNECT_ATTEMPTS = 4
 CONNECT_BACKOFF_SECONDS = 0.5  # doubles after each failed attempt
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
+log = logging.getLogger("healthplan.warehouse")
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
@@ -31,7 +33,7 @@ class WarehouseUnavailable(RuntimeError):
     """The warehouse could not be reached; the message names the masked URL and the cause."""
 
     def __init__(self, url: str, cause: str, attempts: int):
-        self.url = masked_url(url)
+        self.url = safe_url(url)
         self.cause = cause
         self.attempts = attempts
         super().__init__(
@@ -40,12 +42,20 @@ class WarehouseUnavailable(RuntimeError):
         )
 
 
+def safe_url(url: str) -> str:
+    """The URL for messages: the password hidden as SQLAlchemy parses it (also with an empty
+    user name, which ``masked_url`` alone misses), and as ``masked_url`` finds it."""
+    with contextlib.suppress(Exception):  # not a URL: the text pattern alone
+        url = make_url(url).render_as_string(hide_password=True)
+    return masked_url(url)
+
+
 def normalize_url(url: str) -> str:
     """PostgreSQL URLs always use psycopg 3 (psycopg2 is not installed)."""
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001 - SQLAlchemy's message would repeat the whole URL
-        raise ValueError(f"not a database URL: {masked_url(url)}") from None
+        raise ValueError(f"not a database URL: {safe_url(url)}") from None
     if parsed.drivername in ("postgresql", "postgres"):
         parsed = parsed.set(drivername="postgresql+psycopg")
     return parsed.render_as_string(hide_password=False)
@@ -142,11 +152,24 @@ def _check(engine: Engine, url: str, attempts: int, backoff: float) -> None:
                 conn.exec_driver_sql("SELECT 1")
             return
         except Exception as exc:  # noqa: BLE001 - every start-up failure gets the same treatment
+            orig = getattr(exc, "orig", None) or exc
+            cause = _password_free(f"{type(orig).__name__}: {orig}".strip(), url)
+            cause = (cause.splitlines() or [type(orig).__name__])[0]
             if attempt == attempts:
                 engine.dispose()
-                orig = getattr(exc, "orig", None) or exc
-                cause = _password_free(f"{type(orig).__name__}: {orig}".strip(), url)
-                raise WarehouseUnavailable(url, cause.splitlines()[0], attempts) from None
+                raise WarehouseUnavailable(url, cause, attempts) from None
+            log.warning(
+                "数据仓库连接失败（第 %d/%d 次），%.1f 秒后重试 / warehouse connection failed "
+                "(attempt %d of %d), retrying in %.1f s: %s: %s",
+                attempt,
+                attempts,
+                delay,
+                attempt,
+                attempts,
+                delay,
+                safe_url(url),
+                cause,
+            )
             time.sleep(delay)
             delay *= 2
 

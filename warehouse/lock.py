@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import socket
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -30,6 +32,35 @@ class LockHeld(RuntimeError):
         )
 
 
+def holder_name() -> str:
+    """This process as a lock holder: 'host:pid' (the form ``holder_gone`` understands)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def holder_gone(holder: str) -> bool:
+    """True when the holder is a 'host:pid' of this host whose process no longer exists.
+
+    A run killed with SIGKILL (or a power cut) cannot release its lock; when it ran on this
+    host, the next run sees that the process is gone and takes over at once instead of waiting
+    for the lock to go stale. Holders on other hosts are only broken by age. (Hosts must have
+    distinct names: two containers sharing one host name but not their process ids would each
+    see the other's runs as gone.)
+    """
+    host, sep, pid_text = str(holder).rpartition(":")
+    if not sep or host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    pid = int(pid_text)
+    if pid <= 0 or pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # e.g. EPERM: it exists, under another user
+        return False
+    return False
+
+
 def _try_acquire(engine: Engine, name: str, holder: str, stale_after: timedelta | None):
     """One attempt: (acquired_at, None) when ours, or (None, (holder, since)) when held."""
     now = utcnow()
@@ -49,11 +80,14 @@ def _try_acquire(engine: Engine, name: str, holder: str, stale_after: timedelta 
         ).one_or_none()
         if row is None:  # released in between: try again right away
             return None, None
-        if stale_after is not None and now - row.acquired_at > stale_after:
-            # Break it only if it is still the same stale lock (compare-and-delete).
+        stale = stale_after is not None and now - row.acquired_at > stale_after
+        if stale or holder_gone(row.holder):
+            # Break it only if it is still the same lock (compare-and-delete).
             conn.execute(
                 sa.delete(lock_table).where(
-                    lock_table.c.name == name, lock_table.c.acquired_at == row.acquired_at
+                    lock_table.c.name == name,
+                    lock_table.c.holder == row.holder,
+                    lock_table.c.acquired_at == row.acquired_at,
                 )
             )
             return None, None
@@ -103,8 +137,9 @@ def pipeline_lock(
 ) -> Iterator[datetime]:
     """Hold the named lock for the block; raises LockHeld if another holder has it.
 
-    A run killed without cleanup leaves its row; after ``stale_after`` the next run breaks it
-    (``release(engine, name)`` clears it by hand).
+    A run killed without cleanup leaves its row: the next run breaks it at once when the holder
+    was a process of this host that is gone (``holder_name()`` gives that form), else after
+    ``stale_after`` (``release(engine, name)`` clears it by hand).
     """
     acquired_at = acquire(
         engine, name, holder, wait_seconds, stale_after=stale_after, poll_seconds=poll_seconds

@@ -1,0 +1,220 @@
+"""Secrets come only from the environment: none in the code, and a database password never in
+what a user, a log or the warehouse sees (masked as *** in every message)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.helpers import ROOT, cli_env, run_cli
+
+# Passwords the tests use on purpose, to prove they are masked. Any other credential-looking
+# text in the repository fails test_no_credentials_in_the_repository.
+FAKE_TEST_SECRETS = {"hunter22", "sk-live-0123456789", "S3cret-pw", "p", "pw", "s3cret-Pa55", "Tr0ub4dor-3", "Kx9-plain-Pw",
+                     "Kx9%40esc%2Fped", "Kx9-nouser", "Kx9-server-Pw", "Kx9-malformed",
+                     "Kx9-working-Pw"}  # fmt: skip
+PLACEHOLDER = re.compile(r"^(CHANGE_ME|\*+|\{[^}]*\}|\$\{?\w+\}?|<[^>]+>|%\(\w+\)s|\.\.\.)$")
+URL_PASSWORD = re.compile(r"\b[a-zA-Z][\w+.-]{0,30}://[^\s:/@'\"]{0,100}:([^\s@'\"/]{1,200})@")
+ASSIGNED = re.compile(
+    r"(?i)\b\w{0,40}(password|passwd|pwd|secret|token|api_?key)\w{0,40}\s*[:=]\s*"
+    r"['\"]([^'\"\n]{4,200})['\"]"
+)
+KEY_MATERIAL = re.compile(
+    r"-----BEGIN (?:RSA |EC |DSA |OPENSSH |PGP )?PRIVATE KEY-----|\bAKIA[0-9A-Z]{16}\b"
+    r"|\bgh[pousr]_[A-Za-z0-9]{30,}\b|\bxox[abprs]-[A-Za-z0-9-]{10,}"
+)
+
+
+def _repository_files() -> list[Path]:
+    """Tracked files and new ones not ignored (what a commit would hold)."""
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [ROOT / p for p in out.split("\0") if p and (ROOT / p).is_file()]
+
+
+def _text(path: Path) -> str | None:
+    data = path.read_bytes()
+    if b"\0" in data[:8192]:
+        return None  # binary (XLSX, UTF-16 corpus files)
+    return data.decode("utf-8", errors="ignore")
+
+
+def test_no_credentials_in_the_repository():
+    found = []
+    files = _repository_files()
+    assert len(files) > 50
+    for path in files:
+        text = _text(path)
+        if text is None:
+            continue
+        rel = path.relative_to(ROOT).as_posix()
+        in_tests = rel.startswith("tests/")
+        for m in URL_PASSWORD.finditer(text):
+            password = m.group(1)
+            if PLACEHOLDER.match(password) or (in_tests and password in FAKE_TEST_SECRETS):
+                continue
+            found.append(f"{rel}: a password in a URL: {m.group(0)}")
+        for m in ASSIGNED.finditer(text):
+            value = m.group(2)
+            if PLACEHOLDER.match(value) or (in_tests and value in FAKE_TEST_SECRETS):
+                continue
+            found.append(f"{rel}: a {m.group(1)} in the code: {m.group(0)}")
+        found += [f"{rel}: key material: {m.group(0)[:24]}…" for m in KEY_MATERIAL.finditer(text)]
+    assert not found, "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "text, caught",
+    [
+        ("url = 'postgresql+psycopg://hp:hunter22@db:5432/hp'", True),
+        ("HEALTHPLAN_DATABASE_URL=postgresql://hp:CHANGE_ME@127.0.0.1/hp", False),
+        ("shown as postgresql://hp:***@127.0.0.1/hp", False),
+        ('url = f"postgresql://hp:{password}@{host}/hp"', False),
+        ('smtp_password = "hunter22"', True),
+        ("API_KEY: 'sk-live-0123456789'", True),
+        ("aws = AKIA" + "IOSFODNN7EXAMPLE", True),  # split: this file must not hold one
+        ("-----BEGIN OPENSSH " + "PRIVATE KEY-----", True),
+        ("password = os.environ['HEALTHPLAN_SMTP_PASSWORD']", False),
+    ],
+)
+def test_the_patterns_catch_credentials(text, caught):
+    hits = [m.group(1) for m in URL_PASSWORD.finditer(text) if not PLACEHOLDER.match(m.group(1))]
+    hits += [m.group(2) for m in ASSIGNED.finditer(text) if not PLACEHOLDER.match(m.group(2))]
+    hits += [m.group(0) for m in KEY_MATERIAL.finditer(text)]
+    assert bool(hits) == caught, hits
+
+
+def test_no_env_file_is_committed_and_defaults_hold_no_secret(monkeypatch):
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not [p for p in tracked if Path(p).name == ".env"]
+    assert ".env" in (ROOT / ".gitignore").read_text().split()
+    from healthplan.settings import Settings
+
+    for key in ("HEALTHPLAN_DATABASE_URL", "HEALTHPLAN_SMTP_PASSWORD", "HEALTHPLAN_SMTP_USER"):
+        monkeypatch.delenv(key, raising=False)
+    s = Settings(_env_file=None)
+    assert s.database_url is None and s.smtp_password is None and s.smtp_user is None
+    assert s.effective_database_url.startswith("sqlite:///")
+
+
+# ------------------------------------------------------------------------------------ masking
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _urls(server: str | None) -> dict[str, tuple[str, list[str]]]:
+    """Database URLs with a password, each with the texts that must never be shown."""
+    port = _closed_port()
+    urls = {
+        "plain": (f"postgresql+psycopg://healthplan:Kx9-plain-Pw@127.0.0.1:{port}/hp",
+                  ["Kx9-plain-Pw"]),
+        "escaped": (f"postgresql://hp:Kx9%40esc%2Fped@127.0.0.1:{port}/hp",
+                    ["Kx9%40esc%2Fped", "Kx9@esc/ped"]),
+        "no user": (f"postgresql+psycopg://:Kx9-nouser@127.0.0.1:{port}/hp", ["Kx9-nouser"]),
+    }  # fmt: skip
+    if server:  # a server that answers, and a database it does not have
+        base = server.rsplit("/", 1)[0].replace("postgres@", "postgres:Kx9-server-Pw@")
+        urls["server up"] = (base + "/no_such_database", ["Kx9-server-Pw"])
+    return urls
+
+
+@pytest.mark.integration
+def test_db_upgrade_failures_never_show_the_password(tmp_path, postgres_server):
+    """`healthplan db upgrade` against warehouses it cannot use: a message naming the masked URL
+    and exit 4; the password appears nowhere in the output (all runs at once: each one retries
+    for 3.5 s)."""
+    urls = _urls(postgres_server)
+    procs = {}
+    for name, (url, _) in urls.items():
+        env = cli_env(url, tmp_path / name / "data", ROOT / "plans", tmp_path / name / "reports")
+        procs[name] = subprocess.Popen(
+            [sys.executable, "-c", "from flows.cli import main; main()", "db", "upgrade"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+    for name, proc in procs.items():
+        out, _ = proc.communicate(timeout=120)
+        secrets = urls[name][1]
+        assert proc.returncode == 4, (name, out)
+        assert "warehouse unavailable" in out and "***" in out, (name, out)
+        assert "Traceback" not in out
+        for secret in secrets:
+            assert secret not in out, (name, out)
+
+
+def test_engine_retries_log_no_password(caplog):
+    from warehouse.engine import WarehouseUnavailable, get_engine
+
+    for name, (url, secrets) in _urls(None).items():
+        caplog.clear()
+        with (
+            caplog.at_level(logging.WARNING, logger="healthplan.warehouse"),
+            pytest.raises(WarehouseUnavailable) as info,
+        ):
+            get_engine(url, attempts=3, backoff=0.01)
+        retries = [r for r in caplog.records if r.name == "healthplan.warehouse"]
+        assert len(retries) == 2, name  # attempts 1 and 2 were retried; the 3rd raised
+        assert all("***" in r.getMessage() for r in retries), name
+        shown = caplog.text + str(info.value) + repr(info.value) + info.value.url
+        for secret in secrets:
+            assert secret not in shown, (name, shown)
+
+
+def test_a_malformed_url_is_masked_too():
+    from warehouse.engine import get_engine
+
+    with pytest.raises(ValueError) as info:
+        get_engine("postgresql+psycopg://hp:Kx9-malformed@127.0.0.1:notaport/hp")
+    assert "Kx9-malformed" not in str(info.value) and "***" in str(info.value)
+
+
+@pytest.mark.integration
+def test_a_working_run_keeps_the_password_out_of_output_logs_and_the_warehouse(
+    tmp_path, postgres_url
+):
+    """A password in the URL of a warehouse that accepts it (the test server trusts any): the
+    commands print the URL masked, and no table, log or file the run writes holds it."""
+    from warehouse.engine import get_engine
+
+    secret = "Kx9-working-Pw"
+    url = postgres_url.replace("postgres@", f"postgres:{secret}@")
+    env = cli_env(url, tmp_path / "data", ROOT / "plans", tmp_path / "reports")
+    outputs = []
+    for args in (
+        ["db", "upgrade"],
+        ["ingest", str(ROOT / "tests" / "corpus" / "baseline" / "mch_longhu_2019.csv")],
+    ):
+        code, out = run_cli(args, env)
+        assert code == 0, out
+        outputs.append(out)
+    assert "postgres:***@" in outputs[0] and secret not in "".join(outputs)
+
+    engine = get_engine(postgres_url)
+    with engine.connect() as conn:
+        names = conn.exec_driver_sql(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+        ).scalars()
+        for name in names:
+            rows = conn.exec_driver_sql(f'SELECT * FROM "{name}"').all()
+            assert secret not in repr(rows), name
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(secret.encode() not in p.read_bytes() for p in written)
