@@ -357,12 +357,32 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+STALE_PART_SECONDS = 600
+
+
+def remove_stale_parts(folder: Path) -> int:
+    """Temporary files a killed render left behind (older than any render takes)."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for part in folder.glob(".*.part"):
+        try:
+            if time.time() - part.stat().st_mtime > STALE_PART_SECONDS:
+                part.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
 def write_atomically(contents: Mapping[Path, bytes]) -> None:
     """Write every file or none: temporary files in the target folder, fsync, then os.replace.
 
     A failure before the replacements leaves the previous files untouched and no temporary file
     behind.
     """
+    for folder in {p.parent for p in contents}:
+        remove_stale_parts(folder)
     temps: dict[Path, Path] = {}
     try:
         for path, data in contents.items():

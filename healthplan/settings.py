@@ -17,11 +17,17 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="HEALTHPLAN_", env_file=".env", extra="ignore")
 
-    data_dir: Path = Field(default=REPO_ROOT / "data", description="warehouse file, quarantine, state")
-    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default SQLite file")
+    data_dir: Path = Field(
+        default=REPO_ROOT / "data", description="warehouse file, quarantine, state"
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default SQLite file"
+    )
     plans_dir: Path = Field(default=REPO_ROOT / "plans", description="plan definitions as data")
     inbox_dir: Path = Field(default=REPO_ROOT / "samples" / "inbox", description="files to ingest")
-    reports_dir: Path = Field(default=REPO_ROOT / "reports", description="where reports are written")
+    reports_dir: Path = Field(
+        default=REPO_ROOT / "reports", description="where reports are written"
+    )
     issuing_body: str | None = Field(default=None, description="overrides the plan's issuing body")
     # evaluation thresholds (spec defaults)
     about_tolerance: float = 0.02
@@ -52,9 +58,24 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'warehouse.sqlite').as_posix()}"
 
 
-def masked_url(url: str) -> str:
-    """A database URL with its password replaced, for every message a user or log sees."""
-    return re.sub(r"(://[^:/@]+:)([^@]+)(@)", r"\1***\3", url)
+_URL = re.compile(r"[A-Za-z][\w+.-]*://\S+")
+
+
+def _mask_one(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    at = rest.rfind("@")
+    colon = rest.find(":")
+    if at < 0 or colon < 0 or colon > at:
+        return url
+    return f"{scheme}://{rest[:colon]}:***{rest[at:]}"
+
+
+def masked_url(text: str) -> str:
+    """Text with the password of every URL in it replaced, for every message a user or log sees.
+
+    Handles an empty user name (`://:pw@host`) and an unencoded '@' inside the password.
+    """
+    return _URL.sub(lambda m: _mask_one(m.group(0)), text)
 
 
 @lru_cache

