@@ -103,7 +103,7 @@ def test_masked_url_hides_every_password_form():
     from healthplan.settings import masked_url
 
     assert (
-        masked_url("postgresql+psycopg://u:secret@h:5432/db")
+        masked_url("postgresql+psycopg://u:CHANGE_ME@h:5432/db")
         == "postgresql+psycopg://u:***@h:5432/db"
     )
     assert "pw" not in masked_url("postgresql://:pw@host/db")
