@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
+
+from healthplan.settings import console as make_console
 
 app = typer.Typer(
     help="healthplan：卫生健康规划监测评估流水线 / health-plan monitoring and evaluation pipeline",
@@ -26,8 +27,8 @@ sample_app = typer.Typer(help="样例数据 / bundled sample data", no_args_is_h
 app.add_typer(db_app, name="db")
 app.add_typer(plan_app, name="plan")
 app.add_typer(sample_app, name="sample")
-console = Console()
-err = Console(stderr=True)
+console = make_console()
+err = make_console(stderr=True)
 
 
 class Fmt(StrEnum):

@@ -28,6 +28,7 @@ from sqlalchemy.engine import Engine
 
 from healthplan.definitions import Catalog
 from healthplan.layouts import LayoutSet, load_layouts
+from healthplan.settings import console as make_console
 from transforms.parsing import CatalogInfo, ParsedFile, Reject, UnreadableFile, parse_file
 
 SUFFIXES = (".csv", ".xlsx")
@@ -707,8 +708,8 @@ def ingest_command(paths: list[str], console: Console | None = None) -> int:
     from healthplan.definitions import DefinitionError
     from healthplan.settings import masked_url
 
-    console = console or Console()
-    err = Console(stderr=True)
+    console = console or make_console()
+    err = make_console(stderr=True)
     if not paths:
         err.print("[red]错误 error:[/] 请给出文件或文件夹 / give files or folders to ingest")
         return 2

@@ -25,6 +25,7 @@ from flows.compute import compute_plan
 from flows.evaluate import assess, save_assessment
 from flows.ingest import ingest_paths
 from flows.quality import check_plan, save_issues
+from healthplan.settings import console as make_console
 from healthplan.settings import get_settings
 from warehouse.lock import LockHeld, pipeline_lock
 from warehouse.observations import source_files
@@ -151,7 +152,9 @@ def pipeline_flow(
             fp = input_fingerprint(plans, stages, data_year)
             before = None if (force or as_of) else previous_outputs(fp)
             if before:
-                logger.info("输入未变，跳过计算与报告 / inputs unchanged: skipping compute and reports")
+                logger.info(
+                    "输入未变，跳过计算与报告 / inputs unchanged: skipping compute and reports"
+                )
                 result = PipelineResult(run_id, True, before.get("statuses", {}),
                                         before.get("quality", {}), before.get("reports", []),
                                         ingested["exit_code"])  # fmt: skip
@@ -174,7 +177,9 @@ def _full_run(run_id, plans, stages, data_year, as_of, ingest_code) -> PipelineR
     computed = [compute_task.submit(p, as_of) for p in plans]
     for c in computed:
         c.result()
-    quality = {p: f for p, f in zip(plans, [quality_task.submit(p, as_of) for p in plans], strict=True)}
+    quality = {
+        p: f for p, f in zip(plans, [quality_task.submit(p, as_of) for p in plans], strict=True)
+    }
     evaluated = {
         (p, s): evaluate_task.submit(p, s, data_year, as_of) for p in plans for s in stages
     }
@@ -232,10 +237,9 @@ def run_pipeline(plans=None, stages=None, data_year=None, inbox=None, force=Fals
 
 def run_command(plans, stages, data_year, inbox) -> int:
     """`healthplan run`: the pipeline now, with progress, then where the reports are."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = make_console()
     started = time.perf_counter()
     try:
         with console.status("运行流水线 / running the pipeline（导入→计算→评估→报告）…"):

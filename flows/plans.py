@@ -7,12 +7,12 @@ from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
-from rich.console import Console
 
 from healthplan.definitions import AreaSet, DefinitionError, ElementCatalog, Plan, load_catalog
+from healthplan.settings import console as make_console
 from healthplan.settings import get_settings
 
-console = Console()
+console = make_console()
 
 
 def _problems(model, data, path: Path) -> tuple[object | None, list[str]]:

@@ -7,12 +7,12 @@ import sys
 from datetime import UTC, datetime
 
 from prefect import task
-from rich.console import Console
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from flows.common import catalog, warehouse
 from flows.compute import compute_values, load_observations
+from healthplan.settings import console as make_console
 from transforms.quality import plan_quality
 from warehouse.results import replace_quality_issues
 
@@ -78,4 +78,4 @@ def quality_command(plan_id: str, fmt: str = "table") -> None:
             str(i["year"] or ""),
             i["detail"],
         )
-    Console().print(t)
+    make_console().print(t)

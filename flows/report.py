@@ -32,6 +32,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from healthplan.settings import REPO_ROOT, get_settings
+from healthplan.settings import console as make_console
 from transforms.assessment import STAGES, thresholds_for
 from transforms.report_context import build_context
 
@@ -578,11 +579,10 @@ def report_command(
     mail: bool = False,
 ) -> int:
     """`healthplan report`: render (and optionally mail) one report; 0 on success, 1 on failure."""
-    from rich.console import Console
 
     from healthplan.definitions import DefinitionError
 
-    out, err = Console(), Console(stderr=True)
+    out, err = make_console(), make_console(stderr=True)
     s = get_settings()
     from flows.common import catalog
     from flows.evaluate import assess

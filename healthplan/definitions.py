@@ -276,7 +276,9 @@ class Plan(Strict):
             raise ValueError("years must satisfy baseline_year < mid_term_year < target_year")
         for i in self.indicators:
             if i.target.year != self.target_year:
-                raise ValueError(f"indicator {i.number}: target year {i.target.year} is not the plan's")
+                raise ValueError(
+                    f"indicator {i.number}: target year {i.target.year} is not the plan's"
+                )
         return self
 
     @field_validator("thresholds")

@@ -81,3 +81,13 @@ def masked_url(text: str) -> str:
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def console(stderr: bool = False):
+    """A rich console; wide when not on a terminal, so cron logs keep file names on one line."""
+    import sys
+
+    from rich.console import Console
+
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, width=None if stream.isatty() else 200)
