@@ -440,7 +440,7 @@ def load_inputs(a: Assessment, engine: Engine) -> ReportInputs:
 
 
 def report_stem(plan_id: str, stage: str, data_year: int, as_of: datetime | None = None) -> str:
-    """'longhu_mid_2018'; a reproduction as of a past moment gets '_asof20190301T100000' (UTC)."""
+    """'myplan_mid_2023'; a reproduction as of a past moment gets '_asof20240301T100000' (UTC)."""
     stem = f"{plan_id}_{stage}_{data_year}"
     if as_of is not None:
         stem += f"_asof{as_of.astimezone(UTC):%Y%m%dT%H%M%S}"
