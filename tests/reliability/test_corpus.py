@@ -160,18 +160,22 @@ def test_the_whole_corpus_in_one_run(db_url, corpus_plans, corpus_context, tmp_p
 
 
 def _cli_params():
+    """Every CLI input on SQLite; on PostgreSQL one input per exit code (the rest run in-process)."""
     for e in CLI_ENTRIES:
-        yield pytest.param(e, id=e.id)
+        yield pytest.param("sqlite", e, id=f"sqlite-{e.id}")
+    for e in CLI_ENTRIES:
+        if e.id in PG_CLI:
+            yield pytest.param("postgresql", e, id=f"postgresql-{e.id}", marks=pytest.mark.postgres)
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("entry", list(_cli_params()))
+@pytest.mark.parametrize(
+    ("cli_warehouse", "entry"), list(_cli_params()), indirect=["cli_warehouse"]
+)
 def test_the_command_gives_a_message_and_the_exit_code(
     entry: Entry, cli_warehouse, corpus_plans, tmp_path
 ):
     wh = cli_warehouse
-    if wh.backend == "postgresql" and entry.id not in PG_CLI:
-        pytest.skip("on PostgreSQL one input per exit code is run through the command")
     before = snapshot(wh.engine)
     env = cli_env(wh.url, wh.folder, corpus_plans, tmp_path / "reports")
     code, out = run_cli(["ingest", str(entry.path)], env)
