@@ -10,24 +10,22 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import os
-import shutil
-import socket
-import subprocess
+import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from warehouse.engine import dispose_engine, get_engine
-from warehouse.migrate import upgrade
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.pg import temporary_postgres  # noqa: E402
+from warehouse.engine import dispose_engine, get_engine  # noqa: E402
+from warehouse.migrate import upgrade  # noqa: E402
 from warehouse.observations import finish_source_file, load_observations, register_source_file
 
-PG_BIN = Path("/usr/lib/postgresql/15/bin")
 COLUMNS = ["area_code", "year", "element", "stratum", "value", "source_rows"]
 
 
@@ -43,36 +41,6 @@ def synthetic(n: int, base: float = 1.0) -> pd.DataFrame:
             "source_rows": (i + 2).astype(str),
         }
     )
-
-
-@contextlib.contextmanager
-def temporary_postgres() -> Iterator[str]:
-    base = Path(tempfile.mkdtemp(prefix="bench-pg-"))
-    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-    if run_as:
-        shutil.chown(base, "postgres", "postgres")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    subprocess.run(
-        [*run_as, str(PG_BIN / "initdb"), "-D", str(base / "data"), "-U", "postgres", "-A",
-         "trust", "-E", "UTF8", "--locale=C.UTF-8"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    opts = f"-p {port} -k {base} -c listen_addresses=127.0.0.1"
-    subprocess.run(
-        [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(base / "data"), "-w", "-l",
-         str(base / "log"), "-o", opts, "start"],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*run_as, str(PG_BIN / "pg_ctl"), "-D", str(base / "data"), "-m", "fast", "stop"],
-            capture_output=True,
-        )
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _ship(conn, table: str, columns: list[str], rows) -> None:

@@ -1,0 +1,1 @@
+"""Scale runs and timings, outside the test suite: ``uv run python -m benchmarks [--quick]``."""
