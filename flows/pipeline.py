@@ -24,7 +24,7 @@ from flows.common import catalog, code_version, warehouse
 from flows.compute import compute_plan
 from flows.evaluate import assess, save_assessment
 from flows.ingest import ingest_paths
-from flows.quality import check_plan, save_issues
+from flows.quality import quality_task
 from healthplan.settings import console as make_console
 from healthplan.settings import get_settings
 from warehouse.lock import LockHeld, pipeline_lock
@@ -86,16 +86,6 @@ def ingest_task(inbox: str) -> dict:
 @task(retries=2, retry_delay_seconds=[2, 10])
 def compute_task(plan_id: str, as_of: datetime | None) -> int:
     return len(compute_plan(plan_id, as_of))
-
-
-@task(retries=2, retry_delay_seconds=[2, 10])
-def quality_task(plan_id: str, as_of: datetime | None) -> dict[str, int]:
-    issues = check_plan(plan_id, as_of)
-    save_issues(plan_id, issues)
-    counts: dict[str, int] = {}
-    for i in issues:
-        counts[i["severity"]] = counts.get(i["severity"], 0) + 1
-    return counts
 
 
 @task(retries=2, retry_delay_seconds=[2, 10])
