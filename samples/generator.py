@@ -614,6 +614,7 @@ class Builder:
         self.no_parent: set[str] = set()
         self.decimals: dict[str, int] = {}
         self.facilities: list[dict] = []  # the register, filled by the plan's *_register
+        self._orgs: set[str] = set()  # organisation codes drawn so far: never twice
         self.resource_frame: pd.DataFrame | None = None  # one row per facility and year
         self.planted: list[dict] = []
 
@@ -902,6 +903,9 @@ class Builder:
         f["prio"] = float(self.rng.random())
         f["key"] = f"{self.plan.id}-{len(self.facilities):05d}"
         org = _org_code(self.rng)
+        while org in self._orgs:  # a facility's code is its identity in every file
+            org = _org_code(self.rng)
+        self._orgs.add(org)
         prefix = {"public": "12", "private": "52" if f["type"] != "clinic" else "92"}[
             f["ownership"]
         ]
