@@ -19,6 +19,7 @@ from transforms.indicators import AreaTree, formula_values
 
 MODIFIED_Z_LIMIT = 3.5
 MIN_JUMP_SHARE = 0.25
+CHANCE_LIMIT = 3.0  # standard errors of a rate on counts (Poisson)
 
 
 def issue(kind: str, severity: str, detail: str, **where) -> dict:
@@ -214,10 +215,31 @@ def modified_z_scores(changes: np.ndarray) -> np.ndarray:
     return np.zeros_like(changes)
 
 
+def chance_spread(g: pd.DataFrame) -> np.ndarray | None:
+    """Per-year standard error of a rate on counts (Poisson on the numerator), or None.
+
+    A town's rate on a handful of events (3 infant deaths, then 5) swings by chance alone; a
+    change within three such errors is noise, whatever its modified z-score says."""
+    if "numerator" not in g or "denominator" not in g:
+        return None
+    num = g["numerator"].to_numpy(dtype=float)
+    den = g["denominator"].to_numpy(dtype=float)
+    vals = g["value"].to_numpy(dtype=float)
+    known = np.isfinite(num) & np.isfinite(den) & (den > 0) & (num >= 0)
+    if not known.all():
+        return None
+    scaled = num > 0
+    if not scaled.any():
+        return None
+    factor = float(np.median(vals[scaled] * den[scaled] / num[scaled]))
+    return np.abs(factor) * np.sqrt(np.maximum(num, 1.0)) / den
+
+
 def year_on_year_jumps(
     plan: Plan, values: pd.DataFrame, limit: float = MODIFIED_Z_LIMIT
 ) -> list[dict]:
-    """Year-on-year changes far outside the series' own spread (modified z-score > limit)."""
+    """Year-on-year changes far outside the series' own spread (modified z-score > limit), large
+    against its level, and beyond what chance gives on the counts behind a rate."""
     names = {i.number: i.name_zh for i in plan.indicators}
     out = []
     for (number, area, _stratum), g in values.groupby(["number", "area_code", "stratum"]):
@@ -232,6 +254,10 @@ def year_on_year_jumps(
         # against the series' own level (MIN_JUMP_SHARE of its median) beyond the typical change
         level = max(abs(float(np.median(vals))), 1e-9)
         big = np.abs(changes - np.median(changes)) > MIN_JUMP_SHARE * level
+        spread = chance_spread(g)
+        if spread is not None:
+            noise = CHANCE_LIMIT * np.sqrt(spread[:-1] ** 2 + spread[1:] ** 2)
+            big &= np.abs(changes) > noise
         for k in np.flatnonzero((np.abs(z) > limit) & big):
             out.append(
                 issue(

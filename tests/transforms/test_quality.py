@@ -164,3 +164,21 @@ def test_ordinary_bends_in_a_trend_are_not_jumps():
         for y, v in zip(range(2015, 2021), [50, 51, 52, 53, 54.6, 55], strict=True)
     ]
     assert year_on_year_jumps(plan, vals(series)) == []
+
+
+def test_a_rate_on_few_events_does_not_jump_by_chance():
+    """3 → 9 infant deaths in a town of 400 births: a big modified z, but Poisson noise."""
+    plan = plan_with(IND)
+    deaths = [3, 3, 3, 3, 3, 9]
+    rows = [
+        (2, "T1", y, "", 1000 * d / 400, d, 400)
+        for y, d in zip(range(2015, 2021), deaths, strict=True)
+    ]
+    v = pd.DataFrame(
+        rows,
+        columns=["number", "area_code", "year", "stratum", "value", "numerator", "denominator"],
+    )
+    assert year_on_year_jumps(plan, v) == []
+    # the same rates on 100 times the events are a real jump
+    big = v.assign(numerator=v["numerator"] * 100, denominator=v["denominator"] * 100)
+    assert [o["year"] for o in year_on_year_jumps(plan, big)] == [2020]
