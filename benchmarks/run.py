@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +57,44 @@ TARGETS = {
 
 class PhaseFailed(RuntimeError):
     pass
+
+
+class TreeMemory:
+    """Peak resident memory of a process and all its descendants together, sampled every 50 ms:
+    a phase that parses or renders in worker processes counts every worker, not just the
+    largest one (which is all ``wait4`` reports)."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        import threading
+
+        self.peak = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(pid, interval), daemon=True)
+        self._thread.start()
+
+    def _sample(self, pid: int, interval: float) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(pid)
+        except psutil.Error:
+            return
+        while not self._done.is_set():
+            total = 0
+            try:
+                procs = [root, *root.children(recursive=True)]
+            except psutil.Error:
+                return
+            for p in procs:
+                with suppress(psutil.Error):
+                    total += p.memory_info().rss
+            self.peak = max(self.peak, total / 2**20)
+            self._done.wait(interval)
+
+    def stop(self) -> float:
+        self._done.set()
+        self._thread.join(timeout=2)
+        return self.peak
 
 
 class Runner:
@@ -100,7 +138,9 @@ class Runner:
                 [sys.executable, "-m", "benchmarks.phases", name, str(args_path), str(result_path)],
                 cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
+            sampler = TreeMemory(proc.pid)
             _, status, usage = os.wait4(proc.pid, 0)
+            tree_mb = sampler.stop()
             proc.returncode = os.waitstatus_to_exitcode(status)
         wall = time.perf_counter() - started
         if proc.returncode != 0 or not result_path.exists():
@@ -108,7 +148,8 @@ class Runner:
             raise PhaseFailed(f"phase {name} ({tag}) failed with {proc.returncode}:\n{tail}")
         result = json.loads(result_path.read_text(encoding="utf-8"))
         result.update(
-            phase=name, tag=tag, peak_mb=usage.ru_maxrss / 1024, child_wall=wall,
+            phase=name, tag=tag, peak_mb=usage.ru_maxrss / 1024, tree_peak_mb=tree_mb,
+            child_wall=wall,
             cpu=usage.ru_utime + usage.ru_stime, loadavg=[load_before, os.getloadavg()[0]], **meta,
         )  # fmt: skip
         self.results.append(result)
