@@ -1,17 +1,31 @@
-"""Compute each plan's indicators for every area and year: load observations, apply formulas, save."""
+"""Compute each plan's indicators for every area and year: load observations, apply formulas, save.
+
+One night loads a plan's observations and computes its indicators for compute, quality and each
+evaluation stage; ``observations_and_values`` does it once and hands the same result to the
+others as long as the warehouse holds the same observations for that moment.
+"""
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import pandas as pd
+import sqlalchemy as sa
 from prefect import flow, task
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from flows.common import catalog, warehouse
+from healthplan.definitions import Catalog
 from transforms.indicators import indicator_values
+from warehouse._sql import connect, require_aware
 from warehouse.observations import observations_as_of
 from warehouse.results import save_indicator_values
+from warehouse.schema import observation
 
 
 def plan_elements(plan_id: str) -> list[str]:
@@ -29,6 +43,136 @@ def compute_values(plan_id: str, observations: pd.DataFrame) -> pd.DataFrame:
     return indicator_values(cat.plan(plan_id), cat.areas(plan_id), observations)
 
 
+def observations_and_values(
+    engine: Engine, plan_id: str, as_of: datetime | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The plan's observations as of ``as_of`` and its indicator values, loaded and computed once
+    for as long as the warehouse holds the same observations at that moment (two moments with no
+    load between them share them). The frames are copy-on-write views of the kept ones: a
+    caller's changes stay its own.
+    """
+    key = (
+        id(engine),
+        str(engine.url),
+        plan_id,
+        _catalog_checksum(catalog()),
+        observation_state(engine, as_of),
+    )
+
+    def load_and_compute() -> tuple[pd.DataFrame, pd.DataFrame]:
+        observations = load_observations(engine, plan_id, as_of)
+        values = compute_values(plan_id, observations)
+        # a load committed while reading: keep the result only under the state it came from
+        if observation_state(engine, as_of) != key[-1]:
+            raise _Changed((observations, values))
+        return observations, values
+
+    observations, values = _RECENT.get(key, load_and_compute)
+    return observations.copy(deep=False), values.copy(deep=False)
+
+
+def forget_values() -> None:
+    """Drop the kept observations and values (memory, or a warehouse changed behind our back)."""
+    _RECENT.clear()
+
+
+@lru_cache(maxsize=4)
+def _catalog_checksum(cat: Catalog) -> str:
+    return cat.checksum()
+
+
+class _Changed(Exception):  # noqa: N818 - a result, not an error
+    """A result to hand back but not to keep."""
+
+    def __init__(self, result):
+        super().__init__("observations changed while loading")
+        self.result = result
+
+
+class _Recent:
+    """The last few results by key; a key being computed is computed once, its other callers wait.
+
+    Thread-safe: Prefect runs tasks in threads, and the pipeline evaluates both stages of a plan
+    at the same time.
+    """
+
+    def __init__(self, size: int):
+        self.size = size
+        self._lock = threading.Lock()
+        self._results: OrderedDict[Hashable, Future] = OrderedDict()
+
+    def get(self, key: Hashable, make: Callable[[], tuple]) -> tuple:
+        with self._lock:
+            result = self._results.get(key)
+            mine = result is None
+            if mine:
+                result = self._results[key] = Future()
+                while len(self._results) > self.size:
+                    self._results.popitem(last=False)
+            else:
+                self._results.move_to_end(key)
+        if not mine:
+            try:
+                return result.result()
+            except _Changed as e:
+                return e.result
+            except Exception:  # noqa: BLE001 - its maker failed: try on our own
+                return _made(make)
+        try:
+            value = make()
+        except BaseException as e:
+            with self._lock:
+                if self._results.get(key) is result:
+                    del self._results[key]
+            result.set_exception(e)
+            if isinstance(e, _Changed):
+                return e.result
+            raise
+        result.set_result(value)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._results.clear()
+
+
+def _made(make: Callable[[], tuple]) -> tuple:
+    """``make``'s result, kept or not."""
+    try:
+        return make()
+    except _Changed as e:
+        return e.result
+
+
+_RECENT = _Recent(size=2)  # a couple of plans: at 4× a plan's observations and values ≈ 150 MB
+
+
+def observation_state(bind: Engine | Connection, as_of: datetime | None = None) -> tuple:
+    """A token of what ``observations_as_of(bind, as_of)`` returns: it changes with every load
+    that changes the observations visible at ``as_of`` and stays the same otherwise.
+
+    Rows are never deleted or overwritten; a load inserts rows valid from its time and closes the
+    rows it revises at that same time. So the rows visible at ``as_of`` are fixed by how many rows
+    began and how many ended by then; the latest start and the highest id tell a backdated load
+    apart. One scan of the observation table: ≈ 30 ms for the 175,000 rows of the province
+    preset on SQLite.
+
+    Proposed for warehouse/observations.py (the warehouse owns every query).
+    """
+    o = observation.c
+    if as_of is None:
+        ended = sa.func.count(o.valid_to)
+        stmt = sa.select(sa.func.count(), ended, sa.func.max(o.valid_from), sa.func.max(o.id))
+    else:
+        require_aware(as_of, "as_of")
+        ended = sa.func.count(sa.case((o.valid_to <= as_of, 1)))
+        stmt = sa.select(
+            sa.func.count(), ended, sa.func.max(o.valid_from), sa.func.max(o.id)
+        ).where(o.valid_from <= as_of)
+    with connect(bind) as conn:
+        return tuple(conn.execute(stmt).one())
+
+
 def save_values(engine: Engine, plan_id: str, values: pd.DataFrame, as_of: datetime) -> int:
     frame = values.assign(as_of=as_of, computed_at=datetime.now(UTC))
     save_indicator_values(engine, plan_id, frame)
@@ -39,7 +183,7 @@ def compute_plan(plan_id: str, as_of: datetime | None = None, engine: Engine | N
     """Load → Process → Save for one plan; returns the indicator values it stored."""
     engine = engine or warehouse()
     moment = as_of or datetime.now(UTC)
-    values = compute_values(plan_id, load_observations(engine, plan_id, moment))
+    _, values = observations_and_values(engine, plan_id, moment)
     save_values(engine, plan_id, values, moment)
     return values
 

@@ -10,7 +10,7 @@ from prefect import flow, task
 from sqlalchemy.engine import Engine
 
 from flows.common import catalog, warehouse
-from flows.compute import compute_values, load_observations
+from flows.compute import observations_and_values
 from healthplan.settings import get_settings
 from transforms.assessment import assess_plan, data_year_for
 from transforms.evaluation import Thresholds
@@ -63,8 +63,7 @@ def assess(
     plan = catalog().plan(plan_id)
     moment = as_of or datetime.now(UTC)
     year = data_year or data_year_for(plan, stage)
-    obs = load_observations(engine, plan_id, moment)
-    values = compute_values(plan_id, obs)
+    obs, values = observations_and_values(engine, plan_id, moment)
     reviews = latest_reviews(engine, plan_id, as_of=moment)
     verdicts = {int(n): bool(r["verdict"]) for n, r in reviews.items()}
     rows = assess_plan(

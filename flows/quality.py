@@ -11,7 +11,7 @@ from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from flows.common import catalog, warehouse
-from flows.compute import compute_values, load_observations
+from flows.compute import observations_and_values
 from healthplan.settings import console as make_console
 from transforms.quality import plan_quality
 from warehouse.results import replace_quality_issues
@@ -34,8 +34,7 @@ def check_plan(plan_id: str, as_of: datetime | None = None, engine: Engine | Non
     engine = engine or warehouse()
     cat = catalog()
     plan = cat.plan(plan_id)
-    obs = load_observations(engine, plan_id, as_of or datetime.now(UTC))
-    values = compute_values(plan_id, obs)
+    obs, values = observations_and_values(engine, plan_id, as_of or datetime.now(UTC))
     last = int(obs["year"].max()) if not obs.empty else plan.baseline_year
     years = range(plan.baseline_year, min(last, plan.target_year) + 1)
     return plan_quality(plan, cat.areas(plan_id), cat.elements, obs, values, years)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +11,14 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask, not the machine's count, in containers)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 class Settings(BaseSettings):
@@ -35,6 +44,11 @@ class Settings(BaseSettings):
     needs_speedup_rho: float = 0.60
     nearly_done_p: float = 0.90
     # orchestration
+    workers: int = Field(
+        default_factory=usable_cpus,
+        ge=1,
+        description="processes that parse files in parallel while ingesting; 1 = in the main process",
+    )
     task_runner: str = Field(default="thread", description="'thread' or 'dask'")
     dask_address: str | None = None
     nightly_cron: str = "0 2 * * *"
