@@ -63,6 +63,11 @@ def normalize_url(url: str) -> str:
 
 def _jsonable(value: Any) -> Any:
     # NaN is not JSON (PostgreSQL rejects it) and numpy scalars are not serializable.
+    kind = type(value)  # plain leaves first: this runs for every value of every JSON column
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple | set | frozenset):

@@ -11,7 +11,15 @@ import pandas as pd
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from warehouse._sql import clean, frame_from_rows, require_aware, split_known
+from warehouse._sql import (
+    clean,
+    collector_paused,
+    insert_rows,
+    raw_time,
+    read_frame,
+    require_aware,
+    split_known,
+)
 from warehouse.engine import begin_write
 from warehouse.schema import (
     REPORT_FORMATS,
@@ -61,42 +69,46 @@ def save_indicator_values(
         examples = df.loc[dup, IV_KEY].head(5).to_dict("records")
         raise ValueError(f"indicator values: {int(dup.sum())} rows share a key, e.g. {examples}")
 
-    def column(name: str, default: Any = None) -> list:
-        if name not in frame.columns:
-            return [default] * len(df)
-        return [clean(v) for v in frame[name].tolist()]
-
-    as_of_values = [v or default_as_of for v in column("as_of")]
-    records = [
-        {
-            "plan_id": plan_id,
-            "number": number,
-            "area_code": area_code,
-            "year": year,
-            "stratum": stratum,
-            "value": value,
-            "numerator": numerator,
-            "denominator": denominator,
-            "as_of": row_as_of,
-            "computed_at": now,
+    with collector_paused():  # plain values only: no cycles for the collector to find
+        columns = {
+            "number": df["number"].tolist(),
+            "area_code": df["area_code"].tolist(),
+            "year": df["year"].tolist(),
+            "stratum": df["stratum"].tolist(),
+            "value": _numbers(frame, "value"),
+            "numerator": _numbers(frame, "numerator"),
+            "denominator": _numbers(frame, "denominator"),
+            "as_of": _moments(frame, "as_of", default_as_of),
         }
-        for number, area_code, year, stratum, value, numerator, denominator, row_as_of in zip(
-            df["number"].tolist(),
-            df["area_code"].tolist(),
-            df["year"].tolist(),
-            df["stratum"].tolist(),
-            column("value"),
-            column("numerator"),
-            column("denominator"),
-            as_of_values,
-            strict=True,
-        )
-    ]
     with begin_write(engine) as conn:
         conn.execute(sa.delete(indicator_value).where(indicator_value.c.plan_id == plan_id))
-        if records:
-            conn.execute(sa.insert(indicator_value), records)
-    return len(records)
+        insert_rows(conn, indicator_value, columns, {"plan_id": plan_id, "computed_at": now})
+    return len(df)
+
+
+def _numbers(frame: pd.DataFrame, name: str) -> list:
+    """A column's values for the driver (missing → None), without a call per value when the
+    column is plain float64 (as computed values are)."""
+    if name not in frame.columns:
+        return [None] * len(frame)
+    values = frame[name]
+    if values.dtype == "float64":
+        return [None if v != v else v for v in values.tolist()]
+    return [clean(v) for v in values.tolist()]
+
+
+def _moments(frame: pd.DataFrame, name: str, default: datetime) -> list:
+    """A column of times for the driver (missing → ``default``); each distinct time converted
+    once (a computation stores one as_of for all its values)."""
+    if name not in frame.columns:
+        return [default] * len(frame)
+    values = frame[name]
+    try:
+        codes, uniques = pd.factorize(values)
+    except TypeError:  # unhashable values: one by one
+        return [clean(v) or default for v in values.tolist()]
+    chosen = [clean(u) or default for u in uniques] + [default]  # code -1 (missing) → default
+    return [chosen[code] for code in codes.tolist()]
 
 
 def load_indicator_values(
@@ -109,29 +121,41 @@ def load_indicator_values(
 ) -> pd.DataFrame:
     """The plan's indicator values, ordered by number, area, year, stratum."""
     c = indicator_value.c
-    stmt = sa.select(indicator_value).where(c.plan_id == plan_id)
+    times = {"as_of", "computed_at"}
+    with engine.connect() as conn:
+        stmt = sa.select(*(raw_time(conn, c[n]) if n in times else c[n] for n in IV_COLUMNS))
+        return read_frame(
+            conn, _iv_filters(stmt, plan_id, numbers, areas, years), IV_COLUMNS, _IV_DTYPES
+        )
+
+
+_IV_DTYPES = {
+    "number": "int64",
+    "year": "int64",
+    "value": "float64",
+    "numerator": "float64",
+    "denominator": "float64",
+    "as_of": "utc",
+    "computed_at": "utc",
+}
+
+
+def _iv_filters(stmt: sa.Select, plan_id: str, numbers, areas, years) -> sa.Select:
+    c = indicator_value.c
+    stmt = stmt.where(c.plan_id == plan_id)
     if numbers is not None:
         stmt = stmt.where(c.number.in_([int(n) for n in numbers]))
     if areas is not None:
         stmt = stmt.where(c.area_code.in_([str(a) for a in areas]))
     if years is not None:
         stmt = stmt.where(c.year.in_([int(y) for y in years]))
-    stmt = stmt.order_by(c.number, c.area_code, c.year, c.stratum)
-    with engine.connect() as conn:
-        rows = conn.execute(stmt).all()
-    dtypes = {
-        "number": "int64",
-        "year": "int64",
-        "value": "float64",
-        "numerator": "float64",
-        "denominator": "float64",
-        "as_of": "utc",
-        "computed_at": "utc",
-    }
-    return frame_from_rows(rows, IV_COLUMNS, dtypes)
+    return stmt.order_by(c.number, c.area_code, c.year, c.stratum)
 
 
 # ---------------------------------------------------------------------------------- evaluations
+
+
+_EVALUATION = [c.name for c in evaluation.columns]
 
 
 def _check_stage(stage: str) -> None:
@@ -150,21 +174,8 @@ def save_evaluations(
     _check_stage(stage)
     now = utcnow()
     fixed = {"plan_id": plan_id, "stage": stage, "data_year": int(data_year)}
-    records = []
-    for i, row in enumerate(rows):
-        known, extra = split_known(row, evaluation, "evaluation row")
-        for key, value in fixed.items():
-            if key in known and clean(known[key]) != value:
-                raise ValueError(f"evaluation row {i}: {key}={known[key]!r}, expected {value!r}")
-        if "number" not in known or "area_code" not in known:
-            raise ValueError(f"evaluation row {i}: number and area_code are required")
-        record = {c.name: clean(known.get(c.name)) for c in evaluation.columns}
-        record.update(fixed, number=int(known["number"]), evaluated_at=now)
-        record["met"] = None if record["met"] is None else bool(record["met"])
-        if extra:
-            detail = record["detail"] if isinstance(record["detail"], dict) else {}
-            record["detail"] = {**extra, **detail}
-        records.append(record)
+    with collector_paused():
+        records = [_evaluation_record(i, row, fixed, now) for i, row in enumerate(rows)]
     with begin_write(engine) as conn:
         c = evaluation.c
         conn.execute(
@@ -172,9 +183,26 @@ def save_evaluations(
                 c.plan_id == plan_id, c.stage == stage, c.data_year == int(data_year)
             )
         )
-        if records:
-            conn.execute(sa.insert(evaluation), records)
+        insert_rows(conn, evaluation, {n: [r[n] for r in records] for n in _EVALUATION}, {})
     return len(records)
+
+
+def _evaluation_record(i: int, row: dict, fixed: dict, evaluated_at: datetime) -> dict:
+    """One evaluation row as stored: every column, plain values, extra keys in ``detail``."""
+    known, extra = split_known(row, evaluation, "evaluation row")
+    for key, value in fixed.items():
+        if key in known and clean(known[key]) != value:
+            raise ValueError(f"evaluation row {i}: {key}={known[key]!r}, expected {value!r}")
+    if "number" not in known or "area_code" not in known:
+        raise ValueError(f"evaluation row {i}: number and area_code are required")
+    record = dict.fromkeys(_EVALUATION)  # in column order, absent ones None
+    record.update({k: clean(v) for k, v in known.items()})
+    record.update(fixed, number=int(known["number"]), evaluated_at=evaluated_at)
+    record["met"] = None if record["met"] is None else bool(record["met"])
+    if extra:
+        detail = record["detail"] if isinstance(record["detail"], dict) else {}
+        record["detail"] = {**extra, **detail}
+    return record
 
 
 def load_evaluations(

@@ -19,7 +19,10 @@ from warehouse.observations import load_observations, register_source_file
 def main() -> None:
     url, n, marker = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     engine = get_engine(url)
-    triggers = {"stage": "CREATE TEMPORARY TABLE _obs_stage", "merge": "INSERT INTO observation"}
+    triggers = {
+        "stage": "CREATE TEMPORARY TABLE IF NOT EXISTS _obs_stage",
+        "merge": "INSERT INTO observation",
+    }
 
     @sa.event.listens_for(engine, "before_cursor_execute")
     def announce(conn, cursor, statement, parameters, context, executemany):
