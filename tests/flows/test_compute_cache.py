@@ -173,9 +173,9 @@ def test_only_a_couple_of_results_are_kept(warehouse, loads):
 
 
 def test_observation_state_changes_exactly_when_what_is_visible_changes(db_url):
-    from flows.compute import observation_state
     from warehouse.engine import get_engine
     from warehouse.migrate import upgrade
+    from warehouse.observations import observation_state
 
     engine = get_engine(db_url)
     upgrade(engine)
