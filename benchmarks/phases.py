@@ -197,7 +197,9 @@ def generate(args: dict) -> dict:
 
 @phase
 def ingest(args: dict) -> dict:
-    """Files → warehouse with ``flows.ingest.ingest_paths``, timed by step:
+    """Files → warehouse with ``flows.ingest.ingest_paths``, timed by step (with ``workers`` 1;
+    with more, files are parsed in worker processes the timers here do not see: then only the
+    total and the load, which stays in this process, are meaningful):
     read = the file's bytes and sha256 and the checksum look-up; parse = CSV reader / calamine
     into cells; validate = layout choice, cell checks, facility roll-up (the rest of
     ``parse_file``); load = ``save_parsed`` (register, load_observations, quarantine, commit)."""
@@ -256,8 +258,9 @@ def ingest(args: dict) -> dict:
 
     ing.parse_source, ing.save_parsed = parse_source, save_parsed
     t = time.perf_counter()
+    workers = int(args.get("workers", 1))
     summary = ing.ingest_paths([Path(args["inbox"])], engine=engine, context=context,
-                               now=datetime.now(UTC))  # fmt: skip
+                               now=datetime.now(UTC), workers=workers)  # fmt: skip
     total = time.perf_counter() - t
     totals = summary.totals
     parse = clock.seconds.get("parse csv", 0) + clock.seconds.get("parse xlsx", 0)
@@ -278,6 +281,7 @@ def ingest(args: dict) -> dict:
         "observations": totals["inserted"] + totals["revised"] + totals["unchanged"],
         "inserted": totals["inserted"],
         "exit_code": summary.exit_code,
+        "workers": workers,
     }
 
 
@@ -373,7 +377,8 @@ def compute(args: dict) -> dict:
 @phase
 def evaluate(args: dict) -> dict:
     """Both plans at both stages: ``flows.evaluate.assess`` (load → recompute → judge every
-    indicator in every area) and ``save_assessment``."""
+    indicator in every area; the load and recompute happen once per plan, the second stage
+    reuses them) and ``save_assessment``. A fresh process: nothing computed before is reused."""
     import flows.evaluate as ev
     from flows.common import warehouse
 
@@ -381,8 +386,12 @@ def evaluate(args: dict) -> dict:
     t = time.perf_counter()
     engine = warehouse()
     clock.add("setup", time.perf_counter() - t)
-    ev.load_observations = clock.wrap("load observations", ev.load_observations)
-    ev.compute_values = clock.wrap("recompute indicators", ev.compute_values)
+    import flows.compute as comp
+
+    # once per plan: assess shares a plan's observations and values between stages (and with
+    # compute and quality in the same process) while the warehouse holds the same observations
+    comp.load_observations = clock.wrap("load observations", comp.load_observations)
+    comp.compute_values = clock.wrap("recompute indicators", comp.compute_values)
     ev.assess_plan = clock.wrap("judge", ev.assess_plan)
     moment = datetime.now(UTC)
     n = 0

@@ -199,6 +199,19 @@ def scale_scenario(
         res: dict[str, Any] = {}
         res["ingest"] = r.run("ingest", {"inbox": str(inbox), "dump": str(dump)}, env, tag,
                               db=db, multiple=multiple)  # fmt: skip
+        cores = len(os.sched_getaffinity(0))
+        if cores > 1:  # the product's own way: files parsed in worker processes, saved in order
+            if db == "sqlite":
+                purl = f"sqlite:///{(folder / 'data-parallel' / 'warehouse.sqlite').as_posix()}"
+            else:
+                purl = pg.create_database(server, f"{dbname}_par")
+            penv = dict(env, HEALTHPLAN_DATA_DIR=str(folder / "data-parallel"),
+                        HEALTHPLAN_DATABASE_URL=purl)  # fmt: skip
+            res["ingest_parallel"] = r.run("ingest", {"inbox": str(inbox), "workers": cores}, penv,
+                                           f"{tag} {cores} workers", db=db, multiple=multiple)  # fmt: skip
+            if db == "postgresql" and server:
+                pg.drop_database(server, f"{dbname}_par")
+            shutil.rmtree(folder / "data-parallel", ignore_errors=True)
         res["raw_plain"] = r.run("raw_load", {"url": plain_url, "dump": str(dump), "mode": "plain"},
                                  env, tag + " plain", db=db, multiple=multiple)  # fmt: skip
         res["raw_observation"] = r.run(
@@ -293,9 +306,18 @@ def _rate(rows: float, seconds: float) -> str:
     return f"{rows / seconds:,.0f}" if seconds > 0 else "—"
 
 
+def tree_mb(result: dict) -> float:
+    """Peak of the phase's processes together (workers included), never below its own peak."""
+    return max(result.get("tree_peak_mb") or 0.0, result["peak_mb"])
+
+
+def ingest_seconds(db: dict) -> float:
+    """The ingest as the product runs it: in parallel where there are cores."""
+    return db.get("ingest_parallel", db["ingest"])["seconds"]["total"]
+
+
 def files_to_indicators(db: dict) -> float:
-    ing = db["ingest"]["seconds"]
-    return ing["total"] + db["compute"]["seconds"]["total"]
+    return ingest_seconds(db) + db["compute"]["seconds"]["total"]
 
 
 def tables(results: dict) -> str:
@@ -337,12 +359,14 @@ def tables(results: dict) -> str:
         add("")
         add(
             "| db | size | parse rows/s (xlsx · csv) | validate rows/s | load rows/s | ingest s "
-            "| compute s | evaluate s | files→indicators s | peak MB ingest · compute · evaluate |"
+            "(1 process · parallel) | compute s | evaluate s | files→indicators s | peak MB ingest "
+            "(1 process · parallel, all processes) · compute · evaluate |"
         )
         add("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
         for s in scales:
             for db, d in s["db"].items():
                 ing = d["ingest"]
+                par = d.get("ingest_parallel")
                 sec = ing["seconds"]
                 pf = ing["per_format"]
                 x = pf.get("xlsx", {})
@@ -352,11 +376,12 @@ def tables(results: dict) -> str:
                     f"({_rate(x.get('rows', 0), x.get('parse', 0))} · "
                     f"{_rate(c.get('rows', 0), c.get('parse', 0))}) "
                     f"| {_rate(ing['rows_read'], sec['validate'])} "
-                    f"| {_rate(ing['observations'], sec['load'])} | {_f(sec['total'])} "
+                    f"| {_rate(ing['observations'], sec['load'])} | {_f(sec['total'])} · "
+                    f"{_f(par['seconds']['total']) if par else '—'} "
                     f"| {_f(d['compute']['seconds']['total'])} "
                     f"| {_f(d['evaluate']['seconds']['total'])} | {_f(files_to_indicators(d))} "
-                    f"| {d['ingest']['peak_mb']:,.0f} · {d['compute']['peak_mb']:,.0f} · "
-                    f"{d['evaluate']['peak_mb']:,.0f} |"
+                    f"| {d['ingest']['peak_mb']:,.0f} · {_f(par and tree_mb(par), 0)} · "
+                    f"{d['compute']['peak_mb']:,.0f} · {d['evaluate']['peak_mb']:,.0f} |"
                 )
         add("")
         add("Where the ingest time goes (seconds):")
@@ -389,7 +414,7 @@ def tables(results: dict) -> str:
         add("")
         add(
             "| size | DuckDB s | values | agree with ours | ours ÷ DuckDB (SQLite) | "
-            "ours ÷ DuckDB (PostgreSQL) | ours ÷ DuckDB, parse excluded (SQLite) |"
+            "ours ÷ DuckDB (PostgreSQL) | ours ÷ DuckDB, one process, parse excluded (SQLite) |"
         )
         add("| --- | ---: | ---: | --- | ---: | ---: | ---: |")
         for s in scales:
@@ -400,8 +425,8 @@ def tables(results: dict) -> str:
                      f"(max rel. diff {ag.get('max_rel_diff', 0):.1e})") if ag else "—"  # fmt: skip
             ratios = {db: files_to_indicators(d) / t for db, d in s["db"].items()}
             sq = s["db"].get("sqlite")
-            no_parse = ((files_to_indicators(sq) - sq["ingest"]["seconds"]["parse"]) / t
-                        if sq else None)  # fmt: skip
+            no_parse = ((sq["ingest"]["seconds"]["total"] - sq["ingest"]["seconds"]["parse"]
+                         + sq["compute"]["seconds"]["total"]) / t if sq else None)  # fmt: skip
             add(f"| {s['multiple']:g}× | {t:.2f} | {dk['values']:,} | {agree} | "
                 f"{_f(ratios.get('sqlite'), 1)} | {_f(ratios.get('postgresql'), 1)} | "
                 f"{_f(no_parse, 1)} |")  # fmt: skip
@@ -504,7 +529,8 @@ def growth(b: dict, d: dict) -> dict[str, float]:
         return y / x if x else float("nan")
 
     def peak(x: dict) -> float:
-        return max(x[k]["peak_mb"] for k in ("ingest", "compute", "evaluate"))
+        phases = ("ingest", "ingest_parallel", "compute", "evaluate")
+        return max(tree_mb(x[k]) for k in phases if k in x)
 
     def whole(x: dict) -> float:
         return files_to_indicators(x) + x["evaluate"]["seconds"]["total"]
@@ -540,6 +566,11 @@ def verdicts(results: dict) -> list[tuple[str, str, bool]]:
         out.append((f"{db}: load ≤ {TARGETS['load_vs_raw']}× the raw driver (plain table)",
                     " · ".join(f"{x:.2f}" for x in ratios) + " (by size)",
                     max(ratios) <= TARGETS["load_vs_raw"]))  # fmt: skip
+        same = [s["db"][db]["ingest"]["seconds"]["load"]
+                / s["db"][db]["raw_observation"]["seconds"]["load"] for s in rows]  # fmt: skip
+        out.append((f"{db}: load ≤ {TARGETS['load_vs_raw']}× the raw driver (the same "
+                    "observation table)", " · ".join(f"{x:.2f}" for x in same) + " (by size)",
+                    max(same) <= TARGETS["load_vs_raw"]))  # fmt: skip
         duck = [files_to_indicators(s["db"][db]) / s["duckdb"]["seconds"]["total"] for s in rows]
         out.append((f"{db}: files → indicators ≤ {TARGETS['files_to_indicators_vs_duckdb']:g}× DuckDB",
                     " · ".join(f"{x:.1f}" for x in duck) + " (by size)",
