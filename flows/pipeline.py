@@ -21,7 +21,7 @@ from prefect.schedules import Cron
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import catalog, code_version, warehouse
-from flows.compute import compute_plan
+from flows.compute import compute_plan, forget_values
 from flows.evaluate import assess, save_assessment
 from flows.ingest import ingest_paths
 from flows.quality import quality_task
@@ -97,9 +97,9 @@ def evaluate_task(plan_id: str, stage: str, data_year: int | None, as_of: dateti
 
 @task(retries=2, retry_delay_seconds=[5, 30])
 def report_task(a) -> list[str]:
-    from flows.report import render_report
+    from flows.report import assessment_stem, render_in_run
 
-    files = render_report(a)
+    files = render_in_run(a, stem=assessment_stem(a))
     return [str(p) for p in (files.pdf, files.html, files.xlsx)]
 
 
@@ -161,26 +161,35 @@ def pipeline_flow(
         except Exception as e:
             finish_run(engine, run_id, "failed", f"步骤 {step} 失败 / step {step} failed: {e}")
             raise
+        finally:
+            forget_values()  # a long-lived `serve` process should not hold last night's frames
 
 
 def _full_run(run_id, plans, stages, data_year, as_of, ingest_code) -> PipelineResult:
-    computed = [compute_task.submit(p, as_of) for p in plans]
-    for c in computed:
-        c.result()
-    quality = {
-        p: f for p, f in zip(plans, [quality_task.submit(p, as_of) for p in plans], strict=True)
-    }
-    evaluated = {
-        (p, s): evaluate_task.submit(p, s, data_year, as_of) for p in plans for s in stages
-    }
-    reports = {key: report_task.submit(fut) for key, fut in evaluated.items()}
-    statuses = {}
-    for (p, s), fut in evaluated.items():
-        counts: dict[str, int] = {}
-        for r in fut.result().root_rows():
-            counts[r["status"]] = counts.get(r["status"], 0) + 1
-        statuses[f"{p}/{s}"] = counts
-    paths = [path for fut in reports.values() for path in fut.result()]
+    from flows.report import assessment_stem, render_order, report_workers
+
+    # The report workers start now and import their libraries while compute and evaluate run.
+    with report_workers(_local_reports(len(plans) * len(stages))) as pool:
+        computed = [compute_task.submit(p, as_of) for p in plans]
+        for c in computed:
+            c.result()
+        quality = {
+            p: f for p, f in zip(plans, [quality_task.submit(p, as_of) for p in plans], strict=True)
+        }
+        evaluated = {
+            (p, s): evaluate_task.submit(p, s, data_year, as_of) for p in plans for s in stages
+        }
+        statuses = {}
+        for (p, s), fut in evaluated.items():
+            counts: dict[str, int] = {}
+            for r in fut.result().root_rows():
+                counts[r["status"]] = counts.get(r["status"], 0) + 1
+            statuses[f"{p}/{s}"] = counts
+        order = render_order({key: fut.result() for key, fut in evaluated.items()})
+        if pool is not None:
+            pool.queue([assessment_stem(evaluated[key].result()) for key in order])
+        reports = {key: report_task.submit(evaluated[key]) for key in order}
+        paths = [path for key in evaluated for path in reports[key].result()]
     return PipelineResult(
         run_id,
         False,
@@ -189,6 +198,13 @@ def _full_run(run_id, plans, stages, data_year, as_of, ingest_code) -> PipelineR
         paths,
         ingest_code,
     )
+
+
+def _local_reports(reports: int) -> int:
+    """The reports rendered in this process's workers: none when the tasks run on a remote Dask
+    cluster (its workers render them where they run)."""
+    s = get_settings()
+    return 0 if s.task_runner == "dask" and s.dask_address else reports
 
 
 def _publish(result: PipelineResult) -> None:

@@ -5,23 +5,32 @@ Process: ``transforms.report_context.build_context`` → Jinja2 (autoescaping on
 (fetching nothing outside ``report_templates/``) and an XLSX of the indicator table.
 Save: every file written atomically (temporary file in the same folder, fsync, ``os.replace``),
 then each one recorded in the warehouse with its checksum and the inputs it was made from.
+The report flow and the pipeline render each report whole in a worker process (``RenderPool``),
+longest first, one worker per core.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copyreg
+import dataclasses
 import hashlib
 import logging
 import mimetypes
+import multiprocessing
 import os
+import pickle
 import re
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -447,6 +456,11 @@ def report_stem(plan_id: str, stage: str, data_year: int, as_of: datetime | None
     return stem
 
 
+def assessment_stem(a: Assessment, as_of: datetime | None = None) -> str:
+    """The file stem of an assessment's report (``as_of`` only for a reproduction)."""
+    return report_stem(a.plan_id, a.stage, a.data_year, as_of)
+
+
 def build_report(
     a: Assessment,
     inputs: ReportInputs,
@@ -638,6 +652,217 @@ def report_command(
     return 0
 
 
+# ------------------------------------------------------------------------------ worker processes
+
+# WeasyPrint and matplotlib are pure Python under the GIL: renders in threads take longer than one
+# after another, renders in processes take half as long on 2 cores and keep every layout out of
+# the parent's memory.
+
+K = TypeVar("K", bound=Hashable)
+TURN_WAIT_SECONDS = 30.0  # how long a render waits for the longer ones queued before it
+
+
+def worker_count() -> int:
+    """The CPU cores this process may run on (a container's CPU set, not the whole host's)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def render_order(assessments: Mapping[K, Assessment | None]) -> list[K]:
+    """The reports longest first (most rows: areas × indicators, hence pages), so that no long
+    report starts last while the other workers sit idle; missing assessments go last."""
+
+    def size(key: K) -> int:
+        a = assessments[key]
+        return -1 if a is None else len(a.rows)
+
+    return sorted(assessments, key=size, reverse=True)
+
+
+def slim_for_render(a: Assessment) -> Assessment:
+    """The assessment a worker is sent: of the observation rows the report only needs the ids of
+    the source files, so the rest is not pickled across."""
+    obs = a.observations
+    if obs.empty or "source_file_id" not in obs.columns:
+        return a
+    ids = obs[["source_file_id"]].drop_duplicates().reset_index(drop=True)
+    return dataclasses.replace(a, observations=ids)
+
+
+def _restore_exception(cls: type[BaseException], args: tuple, state: dict) -> BaseException:
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
+
+def _reduce_exception(exc: BaseException):
+    return _restore_exception, (type(exc), exc.args, dict(vars(exc)))
+
+
+def _round_trips(exc: BaseException) -> bool:
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any failure means it cannot travel as it is
+        return False
+    return True
+
+
+def portable_error(exc: BaseException) -> BaseException:
+    """The error as it can travel from a worker to the parent: the same class, message and
+    attributes. Exceptions whose ``__init__`` takes other arguments than their message (e.g.
+    ``WarehouseUnavailable``) are rebuilt without calling it; one that still cannot be pickled
+    becomes a ``ReportError`` with its message. (An exception that fails to unpickle in the
+    parent would break the whole pool.)"""
+    if _round_trips(exc):
+        return exc
+    copyreg.pickle(type(exc), _reduce_exception)  # this worker only: its errors go to the parent
+    if _round_trips(exc):
+        return exc
+    return ReportError(f"{type(exc).__name__}: {exc}")
+
+
+def _prepare_worker() -> None:
+    """Import the renderer's libraries as soon as the worker starts, while the parent is still
+    assessing; a failure here shows up, with its traceback, in the first render instead."""
+    with contextlib.suppress(Exception):
+        _weasyprint()
+        import openpyxl  # noqa: F401
+
+        import flows.evaluate  # noqa: F401
+        import transforms.charts  # noqa: F401
+        import warehouse.results  # noqa: F401
+
+
+def _render_in_worker(
+    a: Assessment, inputs: ReportInputs, out_dir: str, stem: str, database_url: str
+) -> ReportFiles:
+    """One report, fully (files and warehouse records), in a worker; its error goes back whole."""
+    from warehouse.engine import get_engine
+
+    try:
+        engine = get_engine(database_url)
+        return render_report(a, out_dir=Path(out_dir), stem=stem, engine=engine, inputs=inputs)
+    except Exception as e:
+        portable = portable_error(e)
+        if portable is e:
+            raise
+        raise portable from None
+
+
+class RenderPool:
+    """Worker processes that each render whole reports, fed in the order given by ``queue``.
+
+    Started with "spawn" (the parent runs Prefect's threads, which a fork would copy mid-flight)
+    as soon as the pool is made, so their imports overlap the parent's own work. They inherit
+    the parent's environment, hence its settings; the warehouse URL and the reports folder are
+    passed explicitly. SQLite writers wait for each other (busy timeout), so the workers may
+    record their reports at the same time.
+    """
+
+    def __init__(self, workers: int, database_url: str, reports_dir: Path):
+        self.workers = workers
+        self.database_url = database_url
+        self.reports_dir = Path(reports_dir)
+        self._turns = threading.Condition()
+        self._order: list[str] = []
+        self._next = 0
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        executor = ProcessPoolExecutor(
+            self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_prepare_worker,
+        )
+        for _ in range(self.workers):  # a worker is spawned per submission while none is idle
+            executor.submit(int)
+        return executor
+
+    def queue(self, stems: Sequence[str]) -> None:
+        """The order in which renders reach the workers (longest first), whatever order the
+        render tasks' threads happen to call ``render`` in."""
+        with self._turns:
+            self._order, self._next = list(stems), 0
+            self._turns.notify_all()
+
+    def _submit_in_turn(self, stem: str, *args: Any) -> Future:
+        with self._turns:
+            if stem in self._order:
+                place = self._order.index(stem)
+                self._turns.wait_for(lambda: self._next >= place, timeout=TURN_WAIT_SECONDS)
+                self._next = max(self._next, place + 1)
+                self._turns.notify_all()
+            try:
+                return self._executor.submit(_render_in_worker, *args)
+            except BrokenProcessPool:  # a worker died earlier (e.g. killed): start afresh
+                self._executor.shutdown(wait=False, cancel_futures=True)
+                self._executor = self._start()
+                return self._executor.submit(_render_in_worker, *args)
+
+    def render(self, a: Assessment, *, stem: str, engine: Engine | None = None) -> ReportFiles:
+        """``render_report`` in a worker, waiting for its result. The inputs (plan, areas, quality
+        issues, source files, code version) are loaded here, so that the worker lays out exactly
+        what this process would."""
+        if engine is None:
+            from warehouse.engine import get_engine
+
+            engine = get_engine(self.database_url)
+        inputs = load_inputs(a, engine)
+        future = self._submit_in_turn(
+            stem, slim_for_render(a), inputs, str(self.reports_dir), stem, self.database_url
+        )
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            raise ReportError(
+                f"报告 {stem} 未生成：渲染子进程意外退出（内存不足？）/ report {stem} not rendered: "
+                "its worker process ended unexpectedly (out of memory?)"
+            ) from None
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+_POOLS: dict[str | None, RenderPool] = {}
+
+
+def _flow_run_key() -> str | None:
+    from prefect.runtime import flow_run
+
+    return flow_run.get_id()
+
+
+@contextlib.contextmanager
+def report_workers(reports: int) -> Iterator[RenderPool | None]:
+    """Worker processes for the current flow run's reports: one per core and no more than
+    reports; none (each report renders in its task's thread) for one report or one core."""
+    workers = min(worker_count(), reports)
+    if workers <= 1:
+        yield None
+        return
+    s = get_settings()
+    pool = RenderPool(workers, s.effective_database_url, Path(s.reports_dir))
+    key = _flow_run_key()
+    _POOLS[key] = pool
+    try:
+        yield pool
+    finally:
+        if _POOLS.get(key) is pool:
+            del _POOLS[key]
+        pool.close()
+
+
+def render_in_run(a: Assessment, *, stem: str) -> ReportFiles:
+    """Render in the current flow run's worker processes when it has some, else right here."""
+    pool = _POOLS.get(_flow_run_key())
+    if pool is None:
+        return render_report(a, stem=stem)
+    return pool.render(a, stem=stem)
+
+
 # ------------------------------------------------------------------------------ Prefect
 
 
@@ -661,32 +886,43 @@ def assess_for_report(plan_id: str, stage: str, data_year: int | None, as_of: da
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io)
 def render_task(a: Assessment, as_of: datetime | None) -> ReportFiles:
-    return render_report(a, stem=report_stem(a.plan_id, a.stage, a.data_year, as_of))
+    return render_in_run(a, stem=assessment_stem(a, as_of))
 
 
-@flow(name="report", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=2))
+@flow(
+    name="report",
+    log_prints=True,
+    task_runner=ThreadPoolTaskRunner(max_workers=max(2, worker_count())),
+)
 def report_flow(
     plans: list[str] | None = None,
     stages: list[str] | None = None,
     data_year: int | None = None,
     as_of: datetime | None = None,
 ) -> dict[str, list[str]]:
-    """Render every (plan, stage) report; the renders run in parallel threads."""
+    """Render every (plan, stage) report; each render runs in a worker process, longest first."""
+    from prefect.futures import wait
+
     from flows.common import catalog
 
-    futures = {}
-    for plan_id in plans or sorted(catalog().plans):
-        for stage in stages or list(STAGES):
-            a = assess_for_report.submit(plan_id, stage, data_year, as_of)
-            futures[f"{plan_id}/{stage}"] = render_task.submit(a, as_of)
-    out: dict[str, list[str]] = {}
-    lines = ["# 评估报告 / evaluation reports", ""]
-    for key, fut in futures.items():
-        files: ReportFiles = fut.result()
-        out[key] = [str(p) for p in files.paths()]
-        lines.append(f"## {key}（{files.pages} 页，{files.seconds:.1f} 秒）")
-        lines.extend(f"- `{p}`" for p in files.paths())
-        lines.append("")
+    keys = [(p, s) for p in plans or sorted(catalog().plans) for s in stages or list(STAGES)]
+    with report_workers(len(keys)) as pool:
+        assessed = {key: assess_for_report.submit(*key, data_year, as_of) for key in keys}
+        wait(list(assessed.values()))
+        done = {k: f.result() if f.state.is_completed() else None for k, f in assessed.items()}
+        order = render_order(done)
+        if pool is not None:
+            pool.queue([assessment_stem(done[k], as_of) for k in order if done[k] is not None])
+        futures = {key: render_task.submit(assessed[key], as_of) for key in order}
+        out: dict[str, list[str]] = {}
+        lines = ["# 评估报告 / evaluation reports", ""]
+        for plan_id, stage in keys:
+            key = f"{plan_id}/{stage}"
+            files: ReportFiles = futures[(plan_id, stage)].result()
+            out[key] = [str(p) for p in files.paths()]
+            lines.append(f"## {key}（{files.pages} 页，{files.seconds:.1f} 秒）")
+            lines.extend(f"- `{p}`" for p in files.paths())
+            lines.append("")
     create_markdown_artifact(
         key="evaluation-reports", markdown="\n".join(lines), description="报告文件 / report files"
     )

@@ -552,3 +552,220 @@ def test_report_flow_renders_in_parallel_and_publishes_the_paths(env, prefect_ha
         assert [Path(p).suffix for p in paths] == [".pdf", ".html", ".xlsx"]
         assert all(Path(p).exists() for p in paths)
     assert artifact is not None and "demo_end_2020.pdf" in artifact.data
+
+
+# ------------------------------------------------------------------------------ worker processes
+
+
+def _comparable(text: str) -> str:
+    """PDF text without the moment it was generated (the appendix prints it)."""
+    return re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?", "<moment>", text)
+
+
+def _spawned_during(run) -> dict:
+    """What ``run()`` returned and the names of the worker processes seen while it ran."""
+    import multiprocessing
+    import threading
+
+    names: set[str] = set()
+    done = threading.Event()
+
+    def watch():
+        while not done.wait(0.05):
+            names.update(p.name for p in multiprocessing.active_children())
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        result = run()
+    finally:
+        done.set()
+        watcher.join()
+    return {"result": result, "names": {n for n in names if n.startswith("Spawn")}}
+
+
+def _pages(pdf: Path) -> int:
+    return int(re.search(r"^Pages:\s+(\d+)", _tool("pdfinfo", str(pdf)), flags=re.M).group(1))
+
+
+def test_reports_go_to_the_workers_longest_first_and_missing_ones_last():
+    from dataclasses import replace
+
+    from flows.report import render_order
+
+    short = demo_assessment()
+    long = replace(short, rows=short.rows * 3)
+    assert render_order({"a": short, "b": None, "c": long, "d": short}) == ["c", "a", "d", "b"]
+
+
+def test_a_worker_is_sent_only_the_ids_of_the_source_files():
+    from dataclasses import replace
+
+    from flows.report import slim_for_render
+
+    a = demo_assessment(7)
+    a = replace(a, observations=pd.DataFrame({"source_file_id": [7, 7, 8], "value": [1.0, 2, 3]}))
+    slim = slim_for_render(a)
+    assert list(slim.observations.columns) == ["source_file_id"]
+    assert slim.source_file_ids() == a.source_file_ids() == [7, 8]
+    assert slim.rows is a.rows and slim.values is a.values
+
+
+def test_one_report_renders_in_process():
+    from flows.report import report_workers
+
+    with report_workers(1) as pool:
+        assert pool is None
+
+
+def test_an_error_whose_init_takes_more_than_a_message_travels_whole():
+    import pickle
+
+    from flows.report import portable_error
+    from warehouse.engine import WarehouseUnavailable
+
+    hidden = "s3cret-pw"
+    url = f"postgresql+psycopg://u:{hidden}@db/x"
+    e = WarehouseUnavailable(url, "OperationalError: refused", 4)
+    back = pickle.loads(pickle.dumps(portable_error(e)))
+    assert type(back) is WarehouseUnavailable
+    assert str(back) == str(e) and back.attempts == 4 and hidden not in str(back)
+
+
+@pytest.mark.integration
+def test_a_worker_process_renders_what_the_parent_would(env, tmp_path):
+    import multiprocessing
+
+    from flows.report import RenderPool, render_report
+    from healthplan.settings import get_settings
+    from warehouse.results import find_reports
+
+    a = demo_assessment(env["file_id"])
+    here = render_report(a, out_dir=tmp_path / "here", engine=env["engine"], stem="demo_here")
+    pool = RenderPool(2, get_settings().effective_database_url, tmp_path / "workers")
+    try:
+        workers = [p for p in multiprocessing.active_children() if p.name.startswith("Spawn")]
+        assert len(workers) == 2
+        there = pool.render(a, stem="demo_mid_2018")
+    finally:
+        pool.close()
+    assert there.pdf == tmp_path / "workers" / "demo_mid_2018.pdf"
+    assert there.pages == here.pages == _pages(there.pdf)
+    assert _comparable(pdftext(there.pdf)) == _comparable(pdftext(here.pdf))
+    assert not there.warnings
+    recorded = {r["path"]: r for r in find_reports(env["engine"], "demo", "mid")}
+    for path in there.paths():
+        assert (
+            recorded[str(path.resolve())]["checksum"]
+            == hashlib.sha256(path.read_bytes()).hexdigest()
+        )
+
+
+@pytest.mark.integration
+def test_an_error_in_a_worker_is_the_error_the_parent_would_raise(env, tmp_path):
+    from dataclasses import replace
+
+    from flows.report import RenderPool, render_report
+    from healthplan.settings import get_settings
+    from warehouse.engine import WarehouseUnavailable, get_engine
+
+    url, engine = get_settings().effective_database_url, env["engine"]
+    good = demo_assessment(env["file_id"])
+    broken = replace(good, rows=[{"number": 1}])  # the context cannot be built
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a folder")
+    unreachable = f"sqlite:///{a_file / 'warehouse.sqlite'}"
+    here = {}
+    for name, call in {
+        "broken": lambda: render_report(broken, out_dir=tmp_path, engine=engine),
+        "unwritable": lambda: render_report(good, out_dir=a_file / "reports", engine=engine),
+        "unreachable": lambda: get_engine(unreachable),
+    }.items():
+        with pytest.raises(Exception) as raised:
+            call()
+        here[name] = raised.value
+
+    pool = RenderPool(1, url, tmp_path)
+    try:
+        with pytest.raises(type(here["broken"])) as there:
+            pool.render(broken, stem="broken")
+        assert str(there.value) == str(here["broken"])
+        assert pool.render(good, stem="after_an_error").pages > 1  # the pool still works
+    finally:
+        pool.close()
+    pool = RenderPool(1, url, a_file / "reports")
+    try:
+        with pytest.raises(type(here["unwritable"])) as there:
+            pool.render(good, stem=f"demo_mid_{good.data_year}")
+        assert (there.value.errno, there.value.filename) == (
+            here["unwritable"].errno,
+            here["unwritable"].filename,
+        )
+    finally:
+        pool.close()
+    pool = RenderPool(1, unreachable, tmp_path)  # the parent reads its inputs, the worker fails
+    try:
+        with pytest.raises(WarehouseUnavailable) as there:
+            pool.render(good, stem="nowhere", engine=engine)
+        assert str(there.value) == str(here["unreachable"])
+        assert there.value.attempts == here["unreachable"].attempts
+    finally:
+        pool.close()
+
+
+@pytest.mark.integration
+def test_report_flow_renders_in_processes_what_one_process_renders(env, prefect_harness, tmp_path):
+    from flows.evaluate import assess
+    from flows.report import render_report, report_flow, worker_count
+
+    workers = _spawned_during(
+        lambda: report_flow(plans=["demo"], stages=["mid", "end"], as_of=AS_OF)
+    )
+    result = workers.pop("result")
+    if worker_count() > 1:
+        assert len(workers["names"]) == 2, workers  # one worker per report (2 cores here)
+    assert list(result) == ["demo/mid", "demo/end"]
+    for stage in ("mid", "end"):
+        pdf = Path(result[f"demo/{stage}"][0])
+        here = render_report(assess("demo", stage, as_of=AS_OF), out_dir=tmp_path, stem=pdf.stem)
+        assert _pages(pdf) == here.pages
+        assert _comparable(pdftext(pdf)) == _comparable(pdftext(here.pdf))
+
+
+def _task_runs(flow_run_id) -> list:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    with get_client(sync_client=True) as client:
+        only = FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id]))
+        return client.read_task_runs(flow_run_filter=only)
+
+
+@pytest.mark.integration
+def test_report_flow_fails_on_a_report_that_cannot_be_written_as_before(env, prefect_harness):
+    from datetime import timedelta
+
+    from flows.evaluate import assess
+    from flows.report import render_report, report_flow, report_stem
+
+    moment = AS_OF + timedelta(hours=1)
+    reports = env["base"] / "reports"
+    blocked = reports / f"{report_stem('demo', 'end', 2020, moment)}.pdf"
+    blocked.mkdir(parents=True)  # a folder where the PDF goes: os.replace fails, retried twice
+    try:
+        with pytest.raises(IsADirectoryError) as here:
+            render_report(assess("demo", "end", as_of=moment), stem=blocked.stem)
+        state = report_flow(plans=["demo"], stages=["mid", "end"], as_of=moment, return_state=True)
+        assert state.is_failed()
+        there = state.result(raise_on_failure=False)
+        assert type(there) is IsADirectoryError
+        assert (there.errno, there.filename2) == (here.value.errno, here.value.filename2)
+        runs = {r.name: r for r in _task_runs(state.state_details.flow_run_id)}
+        failed = next(
+            r for n, r in runs.items() if n.startswith("render_task") and r.state.is_failed()
+        )
+        assert failed.run_count == 3  # retried twice, as an I/O error is
+        assert (reports / f"{report_stem('demo', 'mid', 2018, moment)}.pdf").is_file()
+        assert not list(reports.glob(".*.part"))
+    finally:
+        blocked.rmdir()
