@@ -565,7 +565,7 @@ def _pool_map(fn, order: list[int], workers: int) -> float:
     return time.perf_counter() - t
 
 
-PASSES = ("sequential", "processes", "threads")
+PASSES = ("sequential", "processes")  # threads: no longer how the flows render
 
 
 @phase

@@ -663,11 +663,11 @@ TURN_WAIT_SECONDS = 30.0  # how long a render waits for the longer ones queued b
 
 
 def worker_count() -> int:
-    """The CPU cores this process may run on (a container's CPU set, not the whole host's)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+    """Processes that may render reports: the HEALTHPLAN_WORKERS setting (default: the CPU
+    cores this process may run on), shared with the ingest's parse workers."""
+    from healthplan.settings import get_settings
+
+    return get_settings().workers
 
 
 def render_order(assessments: Mapping[K, Assessment | None]) -> list[K]:

@@ -47,7 +47,7 @@ class Settings(BaseSettings):
     workers: int = Field(
         default_factory=usable_cpus,
         ge=1,
-        description="processes that parse files in parallel while ingesting; 1 = in the main process",
+        description="processes that parse files while ingesting and render reports; 1 = in-process",
     )
     task_runner: str = Field(default="thread", description="'thread' or 'dask'")
     dask_address: str | None = None
