@@ -40,7 +40,7 @@ from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from healthplan.settings import REPO_ROOT, get_settings
+from healthplan.settings import REPO_ROOT, get_settings, usable_cpus
 from healthplan.settings import console as make_console
 from transforms.assessment import STAGES, thresholds_for
 from transforms.report_context import build_context
@@ -892,7 +892,9 @@ def render_task(a: Assessment, as_of: datetime | None) -> ReportFiles:
 @flow(
     name="report",
     log_prints=True,
-    task_runner=ThreadPoolTaskRunner(max_workers=max(2, worker_count())),
+    # threads only wait on the render workers; read no settings at import (a bad env var would
+    # fail the import instead of the command that reports it)
+    task_runner=ThreadPoolTaskRunner(max_workers=max(2, usable_cpus())),
 )
 def report_flow(
     plans: list[str] | None = None,
