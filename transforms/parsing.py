@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from itertools import compress, repeat
+from itertools import compress, islice, repeat
 from typing import Any
 from xml.etree import ElementTree
 
@@ -580,6 +580,112 @@ def _merged_ranges(sheet: Any, limits: Limits) -> list[tuple[int, int, int, int]
     return out
 
 
+# A big sheet is read in row blocks: its XML is cut after a row end and each block is read by
+# calamine as a worksheet of its own, so calamine's copy of the cells never holds more than one
+# block (a whole sheet's copy is about as large as the Python rows themselves).
+ROW_BLOCK_BYTES = 8 << 20  # sheet XML per block; sheets under two blocks are read whole
+MAX_BLOCK_SHARED_STRINGS = 2 << 20  # each block re-reads the shared strings: above this, whole
+_SHEET_DATA_OPEN = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)sheetData\b[^>]*>")
+_DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\b[^>]*>")
+_ROW_WITH_NUMBER = re.compile(rb"\s*<(?:[A-Za-z_][\w.-]*:)?row\s[^>]*?\br=\"\d+\"")
+_MERGE_REF = re.compile(
+    rb"<(?:[A-Za-z_][\w.-]*:)?mergeCell\b[^>]*?\bref=\"([A-Z]+)(\d+):([A-Z]+)(\d+)\""
+)
+_EMPTY_SHEET = (
+    b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+    b"<sheetData/></worksheet>"
+)
+
+
+class _NotInBlocks(Exception):
+    """The sheet cannot be cut into row blocks (rows without numbers, no sheetData …)."""
+
+
+class _SheetXml:
+    """A worksheet part as row blocks, each a worksheet document of its own; ``tail`` is what
+    follows the rows (merged cells …), known once every block has been read."""
+
+    def __init__(self, stream: Any, block_bytes: int):
+        self.stream = stream
+        self.block_bytes = max(block_bytes, 1)
+        self.tail = b""
+
+    def _read(self) -> bytes:
+        return self.stream.read(min(self.block_bytes, 1 << 20))
+
+    def blocks(self) -> Iterable[bytes]:
+        buf = bytearray()
+        while not (m := _SHEET_DATA_OPEN.search(buf)):
+            chunk = self._read()
+            if not chunk or len(buf) > self.block_bytes + (1 << 20):
+                raise _NotInBlocks
+            buf += chunk
+        if m.group(0).endswith(b"/>"):
+            raise _NotInBlocks  # no rows at all
+        prefix = m.group(1)
+        head = _DIMENSION.sub(b"", bytes(buf[: m.end()]))
+        row_end, data_end = b"</" + prefix + b"row>", b"</" + prefix + b"sheetData>"
+        close = data_end + b"</" + prefix + b"worksheet>"
+        del buf[: m.end()]
+        first = True
+        searched = 0
+        while True:
+            end = buf.find(data_end, max(searched - len(data_end), 0))
+            if end >= 0:
+                body = bytes(buf[:end])
+                self.tail = bytes(buf[end:]) + self.stream.read()
+                if body.strip():
+                    yield self._document(head, body, close, first)
+                return
+            searched = len(buf)
+            if len(buf) >= self.block_bytes:
+                cut = buf.rfind(row_end)
+                if cut >= 0:
+                    cut += len(row_end)
+                    yield self._document(head, bytes(buf[:cut]), close, first)
+                    first = False
+                    del buf[:cut]
+                    searched = 0
+                    continue
+            chunk = self._read()
+            if not chunk:
+                raise _NotInBlocks  # no end of the rows: let the whole read say what is wrong
+            buf += chunk
+
+    @staticmethod
+    def _document(head: bytes, body: bytes, close: bytes, first: bool) -> bytes:
+        if not first and not _ROW_WITH_NUMBER.match(body):
+            raise _NotInBlocks  # a block's rows must say where they are
+        return head + body + close
+
+
+def _share_equal_cells(block: list[list[Any]]) -> None:
+    """Equal cells of a block as one object: calamine makes a new one per cell, and a facility
+    sheet repeats the same codes, flags and small counts on every row (the rows shrink about 3×).
+    Not with boolean cells: True == 1.0 would turn one into the other."""
+    share = {}.setdefault
+    for row in block:
+        row[:] = map(share, row, row)
+
+
+def _merged_in_tail(tail: bytes) -> list[tuple[int, int, int, int]]:
+    """Merged ranges of more than one cell as ``_merged_ranges`` gives them, from the XML."""
+    out = []
+    for m in islice(_MERGE_REF.finditer(tail), MAX_MERGED_RANGES):
+        r1, c1 = int(m.group(2)), _col_index(m.group(1))
+        r2, c2 = int(m.group(4)), _col_index(m.group(3))
+        if (r1, c1) != (r2, c2):
+            out.append((r1, c1, r2, c2))
+    return out
+
+
+def _col_index(letters: bytes) -> int:
+    col = 0
+    for ch in letters:
+        col = col * 26 + ch - 64
+    return col - 1
+
+
 def _col_letters(col: int) -> str:
     letters = ""
     col += 1
@@ -616,24 +722,82 @@ class _Workbook:
             return None
         name = sheet if sheet in self.sheet_names else self.sheet_names[0]
         if name not in self._tables:
-            try:
-                # get_sheet_by_name parses the whole sheet each call: once, for cells and merges
-                book_sheet = self.book.get_sheet_by_name(name)
-                rows = book_sheet.to_python(skip_empty_area=False)
-            except Exception as e:  # noqa: BLE001
-                raise UnreadableFile(
-                    self.name, f"工作表 {name} 无法读取 / sheet {name} unreadable: {e}"
-                ) from None
             part = self.parts.get(name)
+            rows, merged = self._rows_in_blocks(name, part) or self._rows_whole(name)
             gaps, errors = _cell_notes(self.zip, part if part in self.marked else None)
             self._tables[name] = Table(
-                rows,
-                name,
-                formula_gaps=gaps,
-                error_cells=errors,
-                merged=_merged_ranges(book_sheet, self.limits),
+                rows, name, formula_gaps=gaps, error_cells=errors, merged=merged
             )
         return self._tables[name]
+
+    def _rows_whole(self, name: str) -> tuple[list[list[Any]], list[tuple[int, int, int, int]]]:
+        """The sheet's rows from A1 and its merged ranges, calamine reading the whole sheet."""
+        try:
+            # get_sheet_by_name parses the whole sheet each call: once, for cells and merges
+            book_sheet = self.book.get_sheet_by_name(name)
+            rows = book_sheet.to_python(skip_empty_area=False)
+        except Exception as e:  # noqa: BLE001
+            raise UnreadableFile(
+                self.name, f"工作表 {name} 无法读取 / sheet {name} unreadable: {e}"
+            ) from None
+        return rows, _merged_ranges(book_sheet, self.limits)
+
+    def _rows_in_blocks(
+        self, name: str, part: str | None
+    ) -> tuple[list[list[Any]], list[tuple[int, int, int, int]]] | None:
+        """What ``_rows_whole`` gives, read in row blocks (see ROW_BLOCK_BYTES); None when the
+        sheet is small or cannot be cut, and on any error (the whole read then names it)."""
+        from python_calamine import CalamineWorkbook
+
+        sizes = {i.filename: i.file_size for i in self.zip.infolist()}
+        if (
+            part not in sizes
+            or sizes[part] < 2 * ROW_BLOCK_BYTES
+            or sizes.get("xl/sharedStrings.xml", 0) > MAX_BLOCK_SHARED_STRINGS
+        ):
+            return None
+        sheets = set(self.parts.values())
+        others = {
+            member: _EMPTY_SHEET if member in sheets else self.zip.read(member)
+            for member in sizes
+            if member != part and member.endswith((".xml", ".rels"))
+        }
+        rows: list[list[Any]] = []
+        width = 0
+        try:
+            with self.zip.open(part) as stream:
+                xml = _SheetXml(stream, ROW_BLOCK_BYTES)
+                for document in xml.blocks():
+                    buffer = io.BytesIO()
+                    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out:
+                        for member, content in others.items():
+                            out.writestr(member, content)
+                        out.writestr(part, document)
+                    booleans = b't="b"' in document
+                    del document
+                    buffer.seek(0)
+                    sheet = CalamineWorkbook.from_filelike(buffer).get_sheet_by_name(name)
+                    start = sheet.start
+                    if start is None:
+                        continue
+                    top, left = start
+                    if top < len(rows):
+                        return None  # rows out of order: calamine's whole read decides
+                    block = sheet.to_python(skip_empty_area=True)
+                    del sheet, buffer
+                    if not booleans:
+                        _share_equal_cells(block)
+                    rows.extend([] for _ in range(top - len(rows)))
+                    if left:
+                        block = [[""] * left + row for row in block]
+                    rows.extend(block)
+                    width = max(width, len(block[0]) if block else 0)
+        except Exception:  # noqa: BLE001 - _NotInBlocks, or calamine's own error family
+            return None
+        for row in rows:
+            if len(row) < width:
+                row.extend([""] * (width - len(row)))
+        return rows, _merged_in_tail(xml.tail)
 
 
 # ------------------------------------------------------------------------------------- layouts
