@@ -30,9 +30,18 @@ def plan_elements(plan_id: str) -> list[str]:
     return sorted({e for i in plan.indicators if i.formula for e in i.formula.elements()})
 
 
+# What compute, quality, evaluate and the report read of a plan's observations: not the
+# source rows, revision or time of each (the source rows alone are half the frame).
+OBSERVATION_COLUMNS = ["area_code", "year", "element", "stratum", "value", "source_file_id"]
+
+
 def load_observations(engine: Engine, plan_id: str, as_of: datetime | None) -> pd.DataFrame:
+    """The plan's observations as of ``as_of``: its formulas' elements in its areas, only the
+    columns the flows use (OBSERVATION_COLUMNS)."""
     areas = [a.code for a in catalog().areas(plan_id)]
-    return observations_as_of(engine, as_of, elements=plan_elements(plan_id), areas=areas)
+    return observations_as_of(
+        engine, as_of, elements=plan_elements(plan_id), areas=areas, columns=OBSERVATION_COLUMNS
+    )
 
 
 def compute_values(plan_id: str, observations: pd.DataFrame) -> pd.DataFrame:

@@ -80,9 +80,11 @@ def assess(
 
 
 def save_assessment(a: Assessment, engine: Engine | None = None) -> int:
+    """Store the verdicts; returns how many. The rows are made one at a time as they are
+    stored, not all at once (≈ 30 MB for the 35,000 rows of Guilin at 4× the preset)."""
     engine = engine or warehouse()
     now = datetime.now(UTC)
-    rows = [
+    rows = (
         {
             "plan_id": a.plan_id,
             "number": r["number"],
@@ -113,9 +115,8 @@ def save_assessment(a: Assessment, engine: Engine | None = None) -> int:
             "evaluated_at": now,
         }
         for r in a.rows
-    ]
-    save_evaluations(engine, a.plan_id, a.stage, a.data_year, rows)
-    return len(rows)
+    )
+    return save_evaluations(engine, a.plan_id, a.stage, a.data_year, rows)
 
 
 @task(retries=2, retry_delay_seconds=[2, 10])

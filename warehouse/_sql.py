@@ -140,32 +140,53 @@ def insert_rows(
     return n
 
 
+# Rows converted for the driver and sent at a time when writing: bounds what is held as Python
+# tuples and converted values (JSON texts …) while a big frame is written (≈ 1 MB per batch of
+# indicator values; all 187,000 of Guilin at 4× the preset at once held ≈ 20 MB more).
+WRITE_CHUNK = 10_000
+
+
+def _driver_batches(
+    conn: Connection, table: sa.Table, columns: dict[str, list], constants: dict[str, Any], n: int
+) -> Iterator[list[tuple]]:
+    """The rows as the driver receives them, WRITE_CHUNK at a time."""
+    fixed = [_driver_values(conn, table.c[c], [v])[0] for c, v in constants.items()]
+    for start in range(0, n, WRITE_CHUNK):
+        stop = min(start + WRITE_CHUNK, n)
+        lists = [
+            _driver_values(conn, table.c[c], values[start:stop]) for c, values in columns.items()
+        ]
+        lists += [repeat(value, stop - start) for value in fixed]
+        yield list(zip(*lists, strict=False))  # repeat() is endless: the lists end the rows
+
+
 def _insert_rows(
     conn: Connection, table: sa.Table, columns: dict[str, list], constants: dict[str, Any], n: int
 ) -> None:
-    names = [*columns, *constants]
-    lists = [_driver_values(conn, table.c[c], values) for c, values in columns.items()]
-    lists += [repeat(_driver_values(conn, table.c[c], [v])[0], n) for c, v in constants.items()]
-    rows = zip(*lists, strict=False)  # repeat() is endless: the lists end the rows
-    listed = ", ".join(names)
+    listed = ", ".join([*columns, *constants])
+    batches = _driver_batches(conn, table, columns, constants, n)
     if conn.dialect.name == "postgresql":
         stage = f"_{table.name}_stage"
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
         conn.exec_driver_sql(f"CREATE TEMPORARY TABLE {stage} (LIKE {table.name}) ON COMMIT DROP")
         raw = conn.connection.driver_connection
         with raw.cursor() as cur, cur.copy(f"COPY {stage} ({listed}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+            for batch in batches:
+                for row in batch:
+                    copy.write_row(row)
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {stage}")
         conn.exec_driver_sql(f"DROP TABLE {stage}")
     else:
-        marks = ", ".join("?" * len(names))
-        conn.exec_driver_sql(f"INSERT INTO {table.name} ({listed}) VALUES ({marks})", list(rows))
+        marks = ", ".join("?" * (len(columns) + len(constants)))
+        sql = f"INSERT INTO {table.name} ({listed}) VALUES ({marks})"
+        for batch in batches:
+            conn.exec_driver_sql(sql, batch)
 
 
 # Rows fetched at a time when reading a big result: bounds what is held as Python row objects
-# (≈ 13 MB per partition of observations) while the frame's columns are built.
-READ_CHUNK = 20_000
+# (≈ 2 MB per partition of observations) while the frame's columns are built; 20,000 held
+# ≈ 10 MB more at the peak and read no faster.
+READ_CHUNK = 5_000
 
 
 def read_frame(
@@ -216,7 +237,12 @@ def frame_from_partitions(
             else:
                 frame[column] = frame[column].astype(dtype)
         return frame
-    return pd.DataFrame({c: b.result() for c, b in zip(columns, builders, strict=True)})
+    data = {}
+    builders.reverse()
+    for column in columns:  # each builder's parts are freed as soon as its column is made
+        data[column] = builders.pop().result()
+    # the columns as built, not copied (the constructor's default copy would double the frame)
+    return pd.DataFrame(data, copy=False)
 
 
 class _Column:
@@ -265,6 +291,11 @@ class _Column:
                 format="ISO8601" if text else None,
             )
             return pd.Series(moments.array.take(codes), dtype=moments.dtype)
+        elif self.dtype == "str" and all(type(v) is str for v in self.index):
+            # each distinct text made a string once, then taken by code (-1, the last: missing):
+            # the same column as below without a list and an inference over every row
+            distinct = pd.array([*self.index, None], dtype="str")
+            return pd.Series(distinct.take(np.concatenate(self.parts)))
         else:
             distinct = np.array([*self.index, None], dtype=object)
             values = distinct[np.concatenate(self.parts)].tolist()  # a list: inferred as usual

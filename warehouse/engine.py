@@ -23,6 +23,11 @@ from healthplan.settings import get_settings, masked_url
 CONNECT_ATTEMPTS = 4
 CONNECT_BACKOFF_SECONDS = 0.5  # doubles after each failed attempt
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# SQLite's page cache per connection, KiB (its own default size). Pooled connections keep it
+# filled: 64 MiB cost each phase 60–75 MB of memory from its first big read or load on, and
+# loaded no faster (the operating system caches the file: 4× the preset ingested in the same
+# time, 1,000,000 rows loaded at the same speed, revisions included).
+SQLITE_CACHE_KIB = 2048
 
 log = logging.getLogger("healthplan.warehouse")
 _engines: dict[str, Engine] = {}
@@ -113,7 +118,7 @@ def _configure_sqlite(engine: Engine) -> None:
         if engine.url.database not in (None, "", ":memory:"):
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")  # safe with WAL; fsync at checkpoints
-        cur.execute("PRAGMA cache_size = -65536")  # 64 MiB: bulk loads touch big indexes
+        cur.execute(f"PRAGMA cache_size = {-SQLITE_CACHE_KIB}")
         cur.execute("PRAGMA temp_store = MEMORY")
         cur.close()
 

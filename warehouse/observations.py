@@ -530,6 +530,18 @@ _ASOF_DTYPES = {
 }
 
 
+def _asof_columns(columns: Iterable[str] | None) -> list[str]:
+    """The columns asked for, in ASOF_COLUMNS order (all of them by default)."""
+    if columns is None:
+        return ASOF_COLUMNS
+    wanted = set(_listed(columns))
+    unknown = wanted - set(ASOF_COLUMNS)
+    if unknown or not wanted:
+        raise ValueError(f"observations_as_of: columns must be some of {ASOF_COLUMNS}, "
+                         f"got {sorted(wanted)}")  # fmt: skip
+    return [c for c in ASOF_COLUMNS if c in wanted]
+
+
 def observations_as_of(
     bind: Engine | Connection,
     as_of: datetime | None = None,
@@ -537,24 +549,45 @@ def observations_as_of(
     elements: Iterable[str] | None = None,
     areas: Iterable[str] | None = None,
     years: Iterable[int] | None = None,
+    columns: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """What the warehouse held at ``as_of`` (None = now), one row per key.
 
     Read in partitions (``read_frame``): the rows as Python objects never exist all at once,
-    and repeated texts (codes, elements, strata, times) are held once.
+    and repeated texts (codes, elements, strata, times) are held once. ``columns`` (a subset
+    of ASOF_COLUMNS, kept in that order) reads only those: a caller that never looks at
+    ``source_rows``, a long text unique to each row, needs far less memory (Guilin at 4× the
+    preset: ≈ 120 MB less).
     """
-    o = observation.c
+    names = _asof_columns(columns)
+    read = [c for c in ASOF_COLUMNS if c in names or c in KEY]  # the order needs the key
     with connect(bind) as conn:
-        stmt = sa.select(*(o[c] for c in ASOF_COLUMNS[:-1]), raw_time(conn, o.valid_from))
-        if as_of is None:
-            stmt = stmt.where(o.valid_to.is_(None))
-        else:
-            require_aware(as_of, "as_of")
-            stmt = stmt.where(
-                o.valid_from <= as_of, sa.or_(o.valid_to.is_(None), o.valid_to > as_of)
-            )
-        stmt = _filters(stmt, elements, areas, years).order_by(*(o[c] for c in KEY))
-        return read_frame(conn, stmt, ASOF_COLUMNS, _ASOF_DTYPES)
+        stmt = _visible(conn, read, as_of, elements, areas, years)
+        frame = read_frame(
+            conn, stmt, read, {c: _ASOF_DTYPES[c] for c in read if c in _ASOF_DTYPES}
+        )
+    return frame if read == names else frame[names]
+
+
+def _visible(
+    conn: Connection, columns: list[str], as_of: datetime | None, elements, areas, years
+) -> sa.Select | sa.CompoundSelect:
+    """The rows visible at ``as_of``, in key order: the current rows, and (as of a moment) the
+    closed ones still valid then, each part read in key order from its own index and merged
+    (one ``OR`` over both made the database sort every row: on SQLite in this process's
+    memory, ≈ 30 MB more for Guilin's 485,000 observations at 4× the preset, and slower)."""
+    o = observation.c
+    selected = [raw_time(conn, o[c]) if c == "valid_from" else o[c] for c in columns]
+
+    def part(*conditions: sa.ColumnElement) -> sa.Select:
+        return _filters(sa.select(*selected).where(*conditions), elements, areas, years)
+
+    if as_of is None:
+        return part(o.valid_to.is_(None)).order_by(*(o[c] for c in KEY))
+    require_aware(as_of, "as_of")
+    current = part(o.valid_to.is_(None), o.valid_from <= as_of)
+    closed = part(o.valid_to.is_not(None), o.valid_from <= as_of, o.valid_to > as_of)
+    return sa.union_all(current, closed).order_by(*KEY)
 
 
 def observation_history(

@@ -164,7 +164,7 @@ def _check_stage(stage: str) -> None:
 
 
 def save_evaluations(
-    engine: Engine, plan_id: str, stage: str, data_year: int, rows: list[dict]
+    engine: Engine, plan_id: str, stage: str, data_year: int, rows: Iterable[dict]
 ) -> int:
     """Replace the evaluations of (plan, stage, data year) in one transaction.
 

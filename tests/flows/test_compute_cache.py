@@ -54,12 +54,15 @@ def loads(monkeypatch) -> list[tuple]:
 
 
 def uncached(engine, plan_id: str, as_of):
+    """The plan's observations read in full (every column), narrowed to the flows' columns
+    afterwards, and the values computed from them."""
     from flows.common import catalog
-    from flows.compute import compute_values, plan_elements
+    from flows.compute import OBSERVATION_COLUMNS, compute_values, plan_elements
     from warehouse.observations import observations_as_of
 
     areas = [a.code for a in catalog().areas(plan_id)]
     obs = observations_as_of(engine, as_of, elements=plan_elements(plan_id), areas=areas)
+    obs = obs[OBSERVATION_COLUMNS]
     return obs, compute_values(plan_id, obs)
 
 
@@ -91,6 +94,21 @@ def test_compute_quality_and_both_stages_load_once(warehouse, loads):
     pd.testing.assert_frame_equal(mid.values, expected)
     pd.testing.assert_frame_equal(end.observations, obs)
     assert issues  # the sample has its deliberate quality problems
+    # only the columns the flows use are read; the report still finds the files behind them
+    assert "source_rows" not in end.observations.columns
+    assert end.source_file_ids() == sorted(set(obs["source_file_id"])) != []
+
+
+def test_save_assessment_stores_every_row(warehouse):
+    from flows.evaluate import assess, save_assessment
+    from warehouse.results import load_evaluations
+
+    a = assess("longhu", "mid")
+    assert save_assessment(a) == len(a.rows) > 0
+    stored = load_evaluations(warehouse, "longhu", "mid", a.data_year)
+    assert sorted((r["number"], r["area_code"], r["status"]) for r in stored) == sorted(
+        (r["number"], r["area"], r["status"]) for r in a.rows
+    )
 
 
 def test_a_new_load_is_seen_at_once(warehouse, loads):

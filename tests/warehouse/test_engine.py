@@ -9,7 +9,13 @@ import pytest
 import sqlalchemy as sa
 
 from healthplan.settings import get_settings
-from warehouse.engine import WarehouseUnavailable, dispose_engine, get_engine, normalize_url
+from warehouse.engine import (
+    SQLITE_CACHE_KIB,
+    WarehouseUnavailable,
+    dispose_engine,
+    get_engine,
+    normalize_url,
+)
 from warehouse.schema import pipeline_lock
 
 
@@ -49,6 +55,8 @@ def test_sqlite_engine_is_configured(tmp_path):
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 1000
+            # a small page cache: pooled connections keep theirs filled between uses
+            assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -SQLITE_CACHE_KIB
     finally:
         dispose_engine(url)
 

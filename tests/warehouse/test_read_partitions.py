@@ -69,6 +69,17 @@ def test_columns_missing_in_every_row_and_empty_results():
     assert empty["year"].dtype == "int64" and str(empty["at"].dtype).endswith("UTC]")
 
 
+def test_text_columns_with_missing_or_other_values_are_typed_as_before():
+    """'str' columns: missing values stay missing; numbers among the texts are converted
+    as ``astype('str')`` converts them."""
+    rows = [("a", 1), (None, None), ("b", 2), ("a", 3)]
+    for size in (1, 3):
+        got = frame_from_partitions(_parts(rows, size), ["s", "n"], {"s": "str", "n": "str"})
+        pd.testing.assert_frame_equal(got, _whole(rows, ["s", "n"], {"s": "str", "n": "str"}))
+    assert got["s"].isna().tolist() == [False, True, False, False]
+    assert got["n"].tolist()[0] == "1.0"  # inferred float first, as a whole list is
+
+
 def test_repeated_texts_are_held_once():
     rows = [(f"{i % 3}", "same" + "") for i in range(300)]
     got = frame_from_partitions(_parts(rows, 7), ["code", "element"], {"code": "str"})

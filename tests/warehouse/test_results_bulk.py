@@ -41,7 +41,16 @@ def _same_as_sqlalchemy_insert(engine, table: sa.Table) -> None:
     assert fast
 
 
-def test_indicator_values_bulk_path_stores_what_sqlalchemy_stores(engine):
+@pytest.fixture(params=["one batch", "batches of 3"])
+def batches(request, monkeypatch) -> None:
+    """The rows sent in one batch, or in several (the last one short)."""
+    from warehouse import _sql
+
+    if request.param == "batches of 3":
+        monkeypatch.setattr(_sql, "WRITE_CHUNK", 3)
+
+
+def test_indicator_values_bulk_path_stores_what_sqlalchemy_stores(engine, batches):
     shanghai = timezone(timedelta(hours=8))
     frame = pd.DataFrame(
         {
@@ -80,7 +89,7 @@ def test_indicator_values_refuse_naive_times(engine):
     assert load_indicator_values(engine, "p").empty
 
 
-def test_evaluations_bulk_path_stores_what_sqlalchemy_stores(engine):
+def test_evaluations_bulk_path_stores_what_sqlalchemy_stores(engine, batches):
     rows = [
         {
             "number": np.int64(n),
