@@ -583,7 +583,7 @@ def _merged_ranges(sheet: Any, limits: Limits) -> list[tuple[int, int, int, int]
 # A big sheet is read in row blocks: its XML is cut after a row end and each block is read by
 # calamine as a worksheet of its own, so calamine's copy of the cells never holds more than one
 # block (a whole sheet's copy is about as large as the Python rows themselves).
-ROW_BLOCK_BYTES = 8 << 20  # sheet XML per block; sheets under two blocks are read whole
+ROW_BLOCK_BYTES = 2 << 20  # sheet XML per block; sheets under two blocks are read whole
 MAX_BLOCK_SHARED_STRINGS = 2 << 20  # each block re-reads the shared strings: above this, whole
 _SHEET_DATA_OPEN = re.compile(rb"<((?:[A-Za-z_][\w.-]*:)?)sheetData\b[^>]*>")
 _DIMENSION = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?dimension\b[^>]*>")
@@ -705,10 +705,11 @@ class _Workbook:
 
         self.name = name
         self.limits = limits
+        self.data = data
         self.zip, self.marked = _check_zip(name, data, limits)
         try:
-            self.book = CalamineWorkbook.from_filelike(io.BytesIO(data))
-            self.sheet_names = list(self.book.sheet_names)
+            self._book: Any = CalamineWorkbook.from_filelike(io.BytesIO(data))
+            self.sheet_names = list(self._book.sheet_names)
         except Exception as e:  # noqa: BLE001 - calamine raises its own error family
             raise UnreadableFile(
                 name, f"XLSX 文件损坏 / corrupt XLSX: {type(e).__name__}: {e}"
@@ -734,7 +735,11 @@ class _Workbook:
         """The sheet's rows from A1 and its merged ranges, calamine reading the whole sheet."""
         try:
             # get_sheet_by_name parses the whole sheet each call: once, for cells and merges
-            book_sheet = self.book.get_sheet_by_name(name)
+            if self._book is None:  # let go while a sheet was read in blocks
+                from python_calamine import CalamineWorkbook
+
+                self._book = CalamineWorkbook.from_filelike(io.BytesIO(self.data))
+            book_sheet = self._book.get_sheet_by_name(name)
             rows = book_sheet.to_python(skip_empty_area=False)
         except Exception as e:  # noqa: BLE001
             raise UnreadableFile(
@@ -762,6 +767,7 @@ class _Workbook:
             for member in sizes
             if member != part and member.endswith((".xml", ".rels"))
         }
+        self._book = None  # calamine's copy of the workbook: ≈ 2× the file, not needed here
         rows: list[list[Any]] = []
         width = 0
         try:
@@ -1683,6 +1689,45 @@ class _Cells:
         return [_text(v[:limit] if type(v) is str else v) for v in self.cells]
 
 
+def _columns_of(rows: list[list[Any]], first: int, step: int = 8192) -> list[list[Any]]:
+    """The rows from ``first`` on, all of one length, as columns; each row list is let go once
+    its cells are in the columns, so the sheet is never held twice."""
+    columns: list[list[Any]] = [[] for _ in rows[first]]
+    for start in range(first, len(rows), step):
+        part = rows[start : start + step]
+        for column, cells in zip(columns, zip(*part, strict=True), strict=True):
+            column.extend(cells)
+        rows[start : start + len(part)] = [None] * len(part)  # type: ignore[list-item]
+        del part
+    return columns
+
+
+class _RowsOfColumns(Sequence):
+    """A sheet's rows read through its columns once they are taken apart: the row lists are
+    about a third of a big sheet's memory, and only the few rows checked one by one are
+    needed as rows again (rebuilt on demand, as lists of the same cells)."""
+
+    def __init__(self, head: list[list[Any]], columns: list[list[Any]]):
+        self.head = head
+        self.columns = columns
+        self.n = len(columns[0]) if columns else 0
+
+    def __len__(self) -> int:
+        return len(self.head) + self.n
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if index < len(self.head):
+            return self.head[index]
+        if not len(self.head) <= index < len(self):
+            raise IndexError(index)
+        i = index - len(self.head)
+        return [column[i] for column in self.columns]
+
+
 def _is_not(results: list[Any], what: Any) -> np.ndarray:
     return np.fromiter(map(operator.is_not, results, repeat(what)), bool, len(results))
 
@@ -1776,11 +1821,14 @@ def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | pd.DataFrame, set[int]]:
     colmap = cand.colmap
     lengths = np.fromiter(map(len, rows), np.int64, n)
     if n and lengths.min() == lengths.max() > max(colmap.values()):
-        transposed = list(zip(*rows, strict=True))
+        del rows
+        transposed = _columns_of(table.rows, first)
+        table.rows = _RowsOfColumns(table.rows[:first], transposed)
         cells = {h: transposed[i] for h, i in colmap.items()}
         del transposed
     else:
         cells = {h: [r[i] if i < len(r) else None for r in rows] for h, i in colmap.items()}
+        del rows
     columns = {h: _Cells(c) for h, c in cells.items()}
     scratch = _Ctx(ctx.name, cand, ctx.info, ctx.current_year, ctx.limits)
 

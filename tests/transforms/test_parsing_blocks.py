@@ -276,3 +276,38 @@ def test_damaged_sheet_parses_the_same(real, monkeypatch):
             continue
         pd.testing.assert_frame_equal(blocks.good, whole.good, check_exact=True)  # type: ignore[union-attr]
         assert blocks.rejects == whole.rejects and blocks.flags == whole.flags  # type: ignore[union-attr]
+
+
+def test_a_sheet_read_whole_after_one_read_in_blocks(tiny_blocks):
+    """Reading in blocks lets calamine's copy of the workbook go; a later sheet that cannot be
+    cut is still read whole (the copy is made again)."""
+    wb = openpyxl.Workbook()
+    first = wb.active
+    second = wb.create_sheet("二")
+    for i in range(100):
+        first.append([f"a{i}", float(i)])
+        second.append([f"b{i}", float(-i)])
+    buf = io.BytesIO()
+    wb.save(buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    plain = io.BytesIO()
+    with zipfile.ZipFile(plain, "w") as out:  # the second sheet's rows and cells lose positions
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "xl/worksheets/sheet2.xml":
+                body = re.sub(rb' r="[A-Z]*\d+"', b"", body)
+            out.writestr(info.filename, body)
+    book = parsing._Workbook("x.xlsx", plain.getvalue(), DEFAULT_LIMITS)
+    one, two = (book.table(n) for n in book.sheet_names)
+    assert one.rows[99] == ["a99", 99.0] and two.rows[99] == ["b99", -99.0]  # type: ignore[union-attr]
+
+
+def test_rows_read_through_columns():
+    rows = [["h1", "h2"], ["a", 1.0], ["b", 2.0], ["c", 3.0]]
+    columns = parsing._columns_of(rows, 1, step=2)
+    assert columns == [["a", "b", "c"], [1.0, 2.0, 3.0]] and rows[1:] == [None] * 3
+    view = parsing._RowsOfColumns([["h1", "h2"]], columns)
+    assert len(view) == 4 and view[0] == ["h1", "h2"] and view[2] == ["b", 2.0]
+    assert view[-1] == ["c", 3.0] and view[1:3] == [["a", 1.0], ["b", 2.0]]
+    with pytest.raises(IndexError):
+        view[4]
