@@ -403,6 +403,7 @@ def evaluate(args: dict) -> dict:
             t = time.perf_counter()
             n += ev.save_assessment(a, engine)
             clock.add("save", time.perf_counter() - t)
+            del a  # as the flow does: a stage's verdicts go once saved
     secs = dict(clock.seconds)
     secs["total"] = secs["assess"] + secs["save"]
     return {"seconds": secs, "evaluations": n}

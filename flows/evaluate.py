@@ -146,4 +146,7 @@ def evaluate_flow(
             for r in a.root_rows():
                 counts[r["status"]] = counts.get(r["status"], 0) + 1
             out[f"{plan_id}/{stage}"] = counts
+            # stored and counted: its rows may go before the next stage's are made (≈ 20 MB
+            # for Guilin at 4× the preset)
+            del a
     return out

@@ -73,20 +73,43 @@ def _matches(stratum: str, patterns: tuple[str, ...] | None) -> bool:
     return any(fnmatchcase(stratum, p) for p in patterns)
 
 
+# What a term reads of an element's observations.
+TERM_COLUMNS = ["area_code", "year", "stratum", "value"]
+
+
 class ByElement(dict):
     """Observations split by element once, so a term reads only its element's rows (a plan's
     formulas name each element many times; comparing the whole element column for every term
-    made the computation grow with terms × rows). Also memoises rolled-up term sums."""
+    made the computation grow with terms × rows). Also memoises rolled-up term sums.
+
+    Each element's rows are a frame of their own holding only what a term reads, so the
+    elements no later formula needs can be forgotten while a plan is computed.
+    """
 
     def __init__(self, obs: pd.DataFrame):
-        super().__init__(
-            (str(e), g) for e, g in obs.groupby("element", sort=False, observed=True)
-        )
+        codes, elements = pd.factorize(obs["element"])  # in order of appearance; NaN → -1
+        order = np.argsort(codes, kind="stable")  # each element's rows in their own order
+        start = int((codes < 0).sum())  # the rows of no element come first: skipped
+        ends = start + np.cumsum(np.bincount(codes[codes >= 0], minlength=len(elements)))
+        columns = obs[[c for c in TERM_COLUMNS if c in obs.columns]]
+        super().__init__()
+        for element, end in zip(elements, ends.tolist(), strict=True):
+            if end > start:
+                rows = columns.take(order[start:end]).reset_index(drop=True)
+                self[str(element)] = rows
+            start = end
         self.rolled: dict[tuple, pd.Series] = {}
 
     @staticmethod
     def of(obs: pd.DataFrame | ByElement) -> ByElement:
         return obs if isinstance(obs, ByElement) else ByElement(obs)
+
+    def forget(self, elements: Iterable[str]) -> None:
+        """Drop the rows and memoised sums of elements no later term reads."""
+        gone = set(elements)
+        for element in gone:
+            self.pop(element, None)
+        self.rolled = {k: v for k, v in self.rolled.items() if k[1] not in gone}
 
 
 def _element_rows(obs: pd.DataFrame | ByElement, element: str) -> pd.DataFrame | None:
@@ -221,15 +244,31 @@ def indicator_values(plan: Plan, areas: Sequence[Area], observations: pd.DataFra
     if missing:
         raise ValueError(f"observations lack columns {sorted(missing)}")
     tree = AreaTree(areas)
-    obs = ByElement(observations[observations["area_code"].isin(tree.areas)])
-    frames = [_one_indicator(plan.id, ind, obs, tree) for ind in plan.indicators if ind.formula]
-    frames = [f for f in frames if not f.empty]
+    in_tree = observations["area_code"].isin(tree.areas)
+    obs = ByElement(observations if in_tree.all() else observations[in_tree])
+    computed = [ind for ind in plan.indicators if ind.formula]
+    frames = []
+    for ind, done in zip(computed, _elements_done(computed), strict=True):
+        frame = _one_indicator(plan.id, ind, obs, tree)
+        if not frame.empty:
+            frames.append(frame)
+        obs.forget(done)  # the observations shrink as the results grow
+    del obs
     if not frames:
         return pd.DataFrame(columns=INDICATOR_COLUMNS)
     out = pd.concat(frames, ignore_index=True)
     out["year"] = out["year"].astype("int64")
     out["number"] = out["number"].astype("int64")
     return out[INDICATOR_COLUMNS].sort_values(["number", "area_code", "year", "stratum"])
+
+
+def _elements_done(indicators: list[Indicator]) -> list[set[str]]:
+    """Per indicator, the elements no later indicator's formula reads."""
+    last = {e: i for i, ind in enumerate(indicators) for e in ind.formula.elements()}
+    done: list[set[str]] = [set() for _ in indicators]
+    for element, i in last.items():
+        done[i].add(element)
+    return done
 
 
 def _one_indicator(plan_id: str, ind: Indicator, obs: ByElement, tree: AreaTree):

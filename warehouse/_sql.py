@@ -122,7 +122,10 @@ def _driver_values(conn: Connection, column: sa.Column, values: list) -> list:
 
 
 def insert_rows(
-    conn: Connection, table: sa.Table, columns: dict[str, list], constants: dict[str, Any]
+    conn: Connection,
+    table: sa.Table,
+    columns: dict[str, list | np.ndarray],
+    constants: dict[str, Any],
 ) -> int:
     """Insert rows given as column lists (plus columns with one value for every row) by the
     driver's bulk path; returns the row count.
@@ -130,7 +133,9 @@ def insert_rows(
     Values go through their column types' bind processors, so they are stored exactly as an
     SQLAlchemy insert stores them, without its per-row work: executemany on SQLite; on
     PostgreSQL COPY into a temporary copy of the table, then one INSERT … SELECT (so
-    listeners on the engine still see an ``INSERT INTO <table>``).
+    listeners on the engine still see an ``INSERT INTO <table>``). A column may be a numpy
+    array instead of a list: it becomes plain values a batch at a time (NaN → None, numpy
+    numbers → Python ones), so a big frame's numbers never all exist as Python objects.
     """
     n = len(next(iter(columns.values()))) if columns else 0
     if not n:
@@ -147,21 +152,43 @@ WRITE_CHUNK = 10_000
 
 
 def _driver_batches(
-    conn: Connection, table: sa.Table, columns: dict[str, list], constants: dict[str, Any], n: int
+    conn: Connection,
+    table: sa.Table,
+    columns: dict[str, list | np.ndarray],
+    constants: dict[str, Any],
+    n: int,
 ) -> Iterator[list[tuple]]:
     """The rows as the driver receives them, WRITE_CHUNK at a time."""
     fixed = [_driver_values(conn, table.c[c], [v])[0] for c, v in constants.items()]
     for start in range(0, n, WRITE_CHUNK):
         stop = min(start + WRITE_CHUNK, n)
         lists = [
-            _driver_values(conn, table.c[c], values[start:stop]) for c, values in columns.items()
+            _driver_values(conn, table.c[c], _plain_values(values[start:stop]))
+            for c, values in columns.items()
         ]
         lists += [repeat(value, stop - start) for value in fixed]
         yield list(zip(*lists, strict=False))  # repeat() is endless: the lists end the rows
 
 
+def _plain_values(values: list | np.ndarray) -> list:
+    """A slice of a column as plain Python values: a list as it is; a numpy array's numbers as
+    Python numbers with NaN → None, an object array's values as they are."""
+    if not isinstance(values, np.ndarray):
+        return values
+    kind = values.dtype.kind
+    if kind == "f":
+        return [None if v != v else v for v in values.tolist()]
+    if kind in "iubO":
+        return values.tolist()
+    raise TypeError(f"cannot store a numpy array of {values.dtype} as plain values")
+
+
 def _insert_rows(
-    conn: Connection, table: sa.Table, columns: dict[str, list], constants: dict[str, Any], n: int
+    conn: Connection,
+    table: sa.Table,
+    columns: dict[str, list | np.ndarray],
+    constants: dict[str, Any],
+    n: int,
 ) -> None:
     listed = ", ".join([*columns, *constants])
     batches = _driver_batches(conn, table, columns, constants, n)

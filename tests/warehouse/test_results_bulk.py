@@ -117,3 +117,51 @@ def test_evaluations_bulk_path_stores_what_sqlalchemy_stores(engine, batches):
     assert got[0]["warnings"] is None and got[0]["failing_units"] == ["110102"]
     assert got[2]["value"] is None and got[0]["target"] is None and got[0]["baseline"] == 78.0
     _same_as_sqlalchemy_insert(engine, evaluation)
+
+
+def test_numpy_columns_are_stored_as_the_same_values_in_lists_are(engine, batches):
+    from warehouse._sql import insert_rows
+
+    values = np.array([1.5, np.nan, -0.0, np.inf, 1e-300])
+    columns = {
+        "number": np.array([1, 2, 3, 4, 5], dtype="int64"),
+        "area_code": np.array(["1", "2", "3", "4", "5"], dtype=object),
+        "year": np.array([2020, 2021, 2022, 2023, 2024], dtype="int32"),
+        "stratum": np.array(["", "", "f", "", ""], dtype=object),
+        "value": values,
+        "numerator": values.astype("float32"),
+        "as_of": np.array([T0] * 5, dtype=object),
+    }
+    as_lists = {
+        name: [None if v != v else v for v in column.tolist()] for name, column in columns.items()
+    }
+    cells = []
+    for given in (columns, as_lists):
+        with engine.begin() as conn:
+            conn.execute(sa.delete(indicator_value))
+            assert insert_rows(conn, indicator_value, given, {"plan_id": "p", "computed_at": T0})
+            cells.append(_stored(conn, indicator_value))
+    assert cells[0] == cells[1]
+    got = load_indicator_values(engine, "p")
+    assert got["value"].isna().tolist() == [False, True, False, False, False]
+    assert got["year"].tolist() == [2020, 2021, 2022, 2023, 2024]
+    with pytest.raises(TypeError, match="datetime64"), engine.begin() as conn:
+        insert_rows(
+            conn, indicator_value, {**columns, "as_of": np.full(5, "2025-03-01", "M8[us]")}, {}
+        )
+
+
+def test_a_bad_evaluation_row_stores_none_of_them(engine, batches):
+    def rows(bad_at: int | None):
+        for i in range(7):
+            row = {"number": i + 1, "area_code": "110101", "status": "已完成"}
+            if i == bad_at:
+                del row["area_code"]
+            yield row
+
+    assert save_evaluations(engine, "p14", "mid", 2023, rows(None)) == 7
+    with pytest.raises(ValueError, match="evaluation row 5: number and area_code are required"):
+        save_evaluations(engine, "p14", "mid", 2023, rows(5))
+    assert len(load_evaluations(engine, "p14", "mid", 2023)) == 7  # the first 7 are still there
+    assert save_evaluations(engine, "p14", "mid", 2023, []) == 0
+    assert load_evaluations(engine, "p14", "mid", 2023) == []
