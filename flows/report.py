@@ -1,6 +1,7 @@
 """Render the evaluation report: Load → Process → Save.
 
-Load: the plan, its areas, the open quality issues and the source files the assessment used.
+Load: the plan, its areas, the open quality issues (those open then, for a report reproduced as
+of a past moment) and the source files the assessment used.
 Process: ``transforms.report_context.build_context`` → Jinja2 (autoescaping on) → WeasyPrint
 (fetching nothing outside ``report_templates/``) and an XLSX of the indicator table.
 Save: every file written atomically (temporary file in the same folder, fsync, ``os.replace``),
@@ -429,7 +430,10 @@ class ReportInputs:
     code_version: str
 
 
-def load_inputs(a: Assessment, engine: Engine) -> ReportInputs:
+def load_inputs(a: Assessment, engine: Engine, as_of: datetime | None = None) -> ReportInputs:
+    """The report's inputs; ``as_of`` only for a reproduction (as in ``report_stem``): its quality
+    issues are those open at that moment, else those open now (the nightly run's quality check
+    may close or open some after the assessment's moment, and its report shows them)."""
     from flows.common import catalog, code_version
     from warehouse.observations import source_files
     from warehouse.results import load_quality_issues
@@ -441,7 +445,7 @@ def load_inputs(a: Assessment, engine: Engine) -> ReportInputs:
     return ReportInputs(
         plan=cat.plan(a.plan_id),
         areas=cat.areas(a.plan_id),
-        quality_issues=load_quality_issues(engine, a.plan_id, open_only=True),
+        quality_issues=load_quality_issues(engine, a.plan_id, open_only=True, as_of=as_of),
         source_files=used,
         definition_checksum=cat.checksum(),
         code_version=code_version(),
@@ -520,14 +524,16 @@ def render_report(
     engine: Engine | None = None,
     stem: str | None = None,
     inputs: ReportInputs | None = None,
+    as_of: datetime | None = None,
 ) -> ReportFiles:
-    """Render one assessment to PDF, HTML and XLSX in the reports folder and record them."""
+    """Render one assessment to PDF, HTML and XLSX in the reports folder and record them
+    (``as_of`` only for a reproduction as of a past moment: see ``load_inputs``)."""
     started = time.perf_counter()
     if engine is None:
         from flows.common import warehouse
 
         engine = warehouse()
-    inputs = inputs or load_inputs(a, engine)
+    inputs = inputs or load_inputs(a, engine, as_of)
     folder = Path(out_dir or get_settings().reports_dir)
     stem = stem or report_stem(a.plan_id, a.stage, a.data_year)
     _, html, pdf, pages, warnings, xlsx = build_report(a, inputs)
@@ -617,7 +623,7 @@ def report_command(
             raise ReportError(f"报告文件夹不可写 reports folder is not writable: {folder}")
         a = assess(plan_id, stage, data_year, as_of)
         stem = report_stem(plan_id, stage, a.data_year, as_of)
-        files = render_report(a, out_dir=folder, stem=stem)
+        files = render_report(a, out_dir=folder, stem=stem, as_of=as_of)
     except WarehouseUnavailable as e:
         err.print(f"[red]数据仓库不可用 warehouse unavailable:[/] {e}")
         return 1
@@ -802,7 +808,14 @@ class RenderPool:
                 self._executor = self._start()
                 return self._executor.submit(_render_in_worker, *args)
 
-    def render(self, a: Assessment, *, stem: str, engine: Engine | None = None) -> ReportFiles:
+    def render(
+        self,
+        a: Assessment,
+        *,
+        stem: str,
+        engine: Engine | None = None,
+        as_of: datetime | None = None,
+    ) -> ReportFiles:
         """``render_report`` in a worker, waiting for its result. The inputs (plan, areas, quality
         issues, source files, code version) are loaded here, so that the worker lays out exactly
         what this process would."""
@@ -810,7 +823,7 @@ class RenderPool:
             from warehouse.engine import get_engine
 
             engine = get_engine(self.database_url)
-        inputs = load_inputs(a, engine)
+        inputs = load_inputs(a, engine, as_of)
         future = self._submit_in_turn(
             stem, slim_for_render(a), inputs, str(self.reports_dir), stem, self.database_url
         )
@@ -855,12 +868,13 @@ def report_workers(reports: int) -> Iterator[RenderPool | None]:
         pool.close()
 
 
-def render_in_run(a: Assessment, *, stem: str) -> ReportFiles:
-    """Render in the current flow run's worker processes when it has some, else right here."""
+def render_in_run(a: Assessment, *, stem: str, as_of: datetime | None = None) -> ReportFiles:
+    """Render in the current flow run's worker processes when it has some, else right here
+    (``as_of`` only for a reproduction)."""
     pool = _POOLS.get(_flow_run_key())
     if pool is None:
-        return render_report(a, stem=stem)
-    return pool.render(a, stem=stem)
+        return render_report(a, stem=stem, as_of=as_of)
+    return pool.render(a, stem=stem, as_of=as_of)
 
 
 # ------------------------------------------------------------------------------ Prefect
@@ -886,7 +900,7 @@ def assess_for_report(plan_id: str, stage: str, data_year: int | None, as_of: da
 
 @task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=_retry_on_io)
 def render_task(a: Assessment, as_of: datetime | None) -> ReportFiles:
-    return render_in_run(a, stem=assessment_stem(a, as_of))
+    return render_in_run(a, stem=assessment_stem(a, as_of), as_of=as_of)
 
 
 @flow(

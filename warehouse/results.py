@@ -263,8 +263,10 @@ def replace_quality_issues(engine: Engine, plan_id: str | None, rows: list[dict]
     """Make ``rows`` the open issues of a plan (None = issues tied to no plan).
 
     An issue found again keeps its first detected_at; one no longer found is closed
-    (is_open false), not deleted, so the history of a problem stays visible. Keys that are not
-    columns go into ``data``. Returns counts of opened, kept and closed issues.
+    (is_open false, closed_at now), not deleted, so the history of a problem stays visible and
+    ``load_quality_issues(..., as_of=)`` can tell which issues were open at a past moment. An
+    issue found again after it was closed is a new row with its own detected_at. Keys that are
+    not columns go into ``data``. Returns counts of opened, kept and closed issues.
     """
     now = utcnow()
     new = []
@@ -277,7 +279,7 @@ def replace_quality_issues(engine: Engine, plan_id: str | None, rows: list[dict]
             raise ValueError(f"quality issue {i}: severity must be one of {SEVERITIES}")
         record = {c.name: clean(known.get(c.name)) for c in quality_issue.columns}
         record.pop("id")
-        record.update(plan_id=plan_id, severity=severity, is_open=True)
+        record.update(plan_id=plan_id, severity=severity, is_open=True, closed_at=None)
         record["detected_at"] = record["detected_at"] or now
         if extra:
             data = record["data"] if isinstance(record["data"], dict) else {}
@@ -307,7 +309,9 @@ def replace_quality_issues(engine: Engine, plan_id: str | None, rows: list[dict]
                 inserts.append(record)
         stale = [i for ids in existing.values() for i in ids]
         if stale:
-            conn.execute(sa.update(quality_issue).where(q.id.in_(stale)).values(is_open=False))
+            conn.execute(
+                sa.update(quality_issue).where(q.id.in_(stale)).values(is_open=False, closed_at=now)
+            )
         if inserts:
             conn.execute(sa.insert(quality_issue), inserts)
     return {"opened": len(inserts), "kept": kept, "closed": len(stale)}
@@ -316,13 +320,33 @@ def replace_quality_issues(engine: Engine, plan_id: str | None, rows: list[dict]
 _SEVERITY_ORDER = {s: i for i, s in enumerate(reversed(SEVERITIES))}  # error first
 
 
-def load_quality_issues(engine: Engine, plan_id: str | None, open_only: bool = True) -> list[dict]:
-    """A plan's quality issues, errors first."""
+def load_quality_issues(
+    engine: Engine,
+    plan_id: str | None,
+    open_only: bool = True,
+    as_of: datetime | None = None,
+) -> list[dict]:
+    """A plan's quality issues, errors first: open now, or with ``as_of`` open at that moment
+    (detected by then and not yet closed), so a report reproduced as of it lists what it did.
+
+    Issues closed before closed_at was recorded (revision 0002: is_open false, closed_at NULL)
+    are left out of an ``as_of`` answer: when they closed is unknown. With ``open_only`` false,
+    ``as_of`` only limits the answer to the issues detected by then.
+    """
     q = quality_issue.c
     stmt = sa.select(quality_issue).where(
         q.plan_id.is_(None) if plan_id is None else q.plan_id == plan_id
     )
-    if open_only:
+    if as_of is not None:
+        stmt = stmt.where(q.detected_at <= require_aware(as_of, "as_of"))
+        if open_only:
+            stmt = stmt.where(
+                sa.or_(
+                    sa.and_(q.is_open, q.closed_at.is_(None)),
+                    q.closed_at > as_of,
+                )
+            )
+    elif open_only:
         stmt = stmt.where(q.is_open)
     with engine.connect() as conn:
         rows = [dict(r._mapping) for r in conn.execute(stmt.order_by(q.id))]

@@ -282,6 +282,11 @@ quality_issue = sa.Table(
     sa.Column("data", _json()),
     sa.Column("detected_at", UTCDateTime, nullable=False),
     sa.Column("is_open", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column(
+        "closed_at",
+        UTCDateTime,
+        comment="关闭时间 when no longer found (NULL = open, or closed before this column existed)",
+    ),
     sa.CheckConstraint(_in("severity", SEVERITIES), name="severity"),
     sa.Index("ix_quality_issue_plan_id_is_open", "plan_id", "is_open"),
     comment="质量问题 data quality findings",

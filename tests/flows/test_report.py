@@ -727,7 +727,9 @@ def test_report_flow_renders_in_processes_what_one_process_renders(env, prefect_
     assert list(result) == ["demo/mid", "demo/end"]
     for stage in ("mid", "end"):
         pdf = Path(result[f"demo/{stage}"][0])
-        here = render_report(assess("demo", stage, as_of=AS_OF), out_dir=tmp_path, stem=pdf.stem)
+        here = render_report(
+            assess("demo", stage, as_of=AS_OF), out_dir=tmp_path, stem=pdf.stem, as_of=AS_OF
+        )
         assert _pages(pdf) == here.pages
         assert _comparable(pdftext(pdf)) == _comparable(pdftext(here.pdf))
 

@@ -18,7 +18,7 @@ def test_upgrade_creates_every_table(engine):
     names = set(sa.inspect(engine).get_table_names())
     assert set(metadata.tables) <= names
     assert "alembic_version" in names
-    assert current_revision(engine) == head_revision() == "0001"
+    assert current_revision(engine) == head_revision() == "0002"
 
 
 def test_upgrade_is_idempotent(engine):
@@ -26,7 +26,7 @@ def test_upgrade_is_idempotent(engine):
     upgrade(engine)
     upgrade(engine)
     assert counts(engine) == before
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
 
 
 def test_migration_matches_schema(engine):
@@ -68,7 +68,7 @@ def test_concurrent_upgrades_do_not_collide(db_url):
     for t in threads:
         t.join()
     assert errors == []
-    assert current_revision(engine) == "0001"
+    assert current_revision(engine) == "0002"
 
 
 def test_schema_markdown_lists_every_table_and_column():
@@ -78,3 +78,86 @@ def test_schema_markdown_lists_every_table_and_column():
         for column in table.columns:
             assert f"| `{column.name}` |" in text
     assert "valid_to IS NULL" in text
+
+
+def _schema_diff(engine) -> list:
+    with engine.connect() as conn:
+        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        return compare_metadata(ctx, metadata)
+
+
+def _issue_columns(engine) -> set[str]:
+    return {c["name"] for c in sa.inspect(engine).get_columns("quality_issue")}
+
+
+def test_a_0001_warehouse_with_data_upgrades_to_0002_keeping_its_rows(db_url):
+    from datetime import UTC, datetime
+
+    from warehouse.results import add_review, latest_reviews, load_quality_issues
+
+    engine = get_engine(db_url)
+    upgrade(engine, "0001")
+    assert current_revision(engine) == "0001" and "closed_at" not in _issue_columns(engine)
+    assert [d[0] for d in _schema_diff(engine)] == ["add_column"]  # the comparison sees 0002
+    detected = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+    issue_0001 = sa.table(  # quality_issue as 0001 made it: no closed_at
+        "quality_issue",
+        *(sa.column(n) for n in ("plan_id", "kind", "severity", "number", "detail")),
+        sa.column("detected_at", metadata.tables["quality_issue"].c.detected_at.type),
+        sa.column("is_open", sa.Boolean),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(issue_0001),
+            [
+                {"plan_id": "p", "kind": "still_open", "severity": "error", "number": 1,
+                 "detail": "开放", "detected_at": detected, "is_open": True},
+                {"plan_id": "p", "kind": "closed_before", "severity": "warning", "number": 2,
+                 "detail": "已关闭", "detected_at": detected, "is_open": False},
+            ],
+        )  # fmt: skip
+    add_review(engine, "p", 3, True, "王芳", "材料齐全", reviewed_at=detected)
+
+    upgrade(engine)
+
+    assert current_revision(engine) == head_revision() == "0002"
+    assert _schema_diff(engine) == []  # upgraded step by step, it is the schema in schema.py
+    rows = {r["kind"]: r for r in load_quality_issues(engine, "p", open_only=False)}
+    assert set(rows) == {"still_open", "closed_before"}
+    assert rows["closed_before"]["is_open"] is False and rows["closed_before"]["closed_at"] is None
+    assert rows["still_open"]["is_open"] is True and rows["still_open"]["closed_at"] is None
+    assert rows["still_open"]["detail"] == "开放" and rows["still_open"]["detected_at"] == detected
+    assert [i["kind"] for i in load_quality_issues(engine, "p")] == ["still_open"]
+    # when the old closed issue closed is unknown: no as-of answer claims it was open
+    later = datetime(2025, 6, 1, tzinfo=UTC)
+    assert [i["kind"] for i in load_quality_issues(engine, "p", as_of=later)] == ["still_open"]
+    assert latest_reviews(engine, "p")[3]["reviewer"] == "王芳"
+
+
+def test_downgrade_to_0001_drops_closed_at_keeping_rows_and_constraints(db_url):
+    from alembic import command
+
+    from warehouse.migrate import alembic_config
+    from warehouse.results import replace_quality_issues
+
+    engine = get_engine(db_url)
+    upgrade(engine)
+    replace_quality_issues(engine, "p", [{"kind": "a"}, {"kind": "b"}])
+    replace_quality_issues(engine, "p", [{"kind": "a"}])  # b closed, closed_at set
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0001")
+    assert current_revision(engine) == "0001" and "closed_at" not in _issue_columns(engine)
+    with engine.connect() as conn:
+        kept = conn.execute(sa.text("SELECT kind, is_open FROM quality_issue ORDER BY kind")).all()
+    assert [(k, bool(o)) for k, o in kept] == [("a", True), ("b", False)]
+    inspector = sa.inspect(engine)
+    assert "ix_quality_issue_plan_id_is_open" in {
+        ix["name"] for ix in inspector.get_indexes("quality_issue")
+    }
+    assert "ck_quality_issue_severity" in {
+        ck["name"] for ck in inspector.get_check_constraints("quality_issue")
+    }
+    upgrade(engine)
+    assert _schema_diff(engine) == []
