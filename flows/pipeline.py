@@ -188,7 +188,10 @@ def _full_run(run_id, plans, stages, data_year, as_of, ingest_code) -> PipelineR
         order = render_order({key: fut.result() for key, fut in evaluated.items()})
         if pool is not None:
             pool.queue([assessment_stem(evaluated[key].result()) for key in order])
-        reports = {key: report_task.submit(evaluated[key]) for key in order}
+        # a report's quality annex lists the issues its plan's quality check stored tonight
+        reports = {
+            key: report_task.submit(evaluated[key], wait_for=[quality[key[0]]]) for key in order
+        }
         paths = [path for key in evaluated for path in reports[key].result()]
     return PipelineResult(
         run_id,

@@ -69,6 +69,28 @@ def test_pipeline_completes_with_every_status_and_writes_the_reports(first_and_s
     assert {"ingest-summary", "statuses", "quality", "reports"} <= set(keys)
 
 
+def test_each_report_waits_for_its_plans_quality_check(first_and_second_run):
+    """The quality annex lists tonight's issues: a report starts after its plan's quality check
+    has stored them (they run beside the evaluation, which the report needs anyway)."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+    first = first_and_second_run[0]
+    with get_client(sync_client=True) as client:
+        runs = client.read_task_runs(
+            flow_run_filter=FlowRunFilter(
+                id=FlowRunFilterId(any_=[first.state_details.flow_run_id])
+            )
+        )
+    quality = {r.id: r for r in runs if r.name.startswith("quality_task")}
+    reports = [r for r in runs if r.name.startswith("report_task")]
+    assert len(quality) == 2 and len(reports) == 4
+    for report in reports:
+        waited = [i.id for i in report.task_inputs.get("wait_for", [])]
+        assert len(waited) == 1 and waited[0] in quality, report.task_inputs
+        assert report.start_time >= quality[waited[0]].end_time
+
+
 def test_second_run_without_new_input_skips_the_unchanged_work(first_and_second_run):
     first, second, t_full, t_again, _ = first_and_second_run
     assert second.is_completed()
