@@ -591,6 +591,7 @@ _ROW_WITH_NUMBER = re.compile(rb"\s*<(?:[A-Za-z_][\w.-]*:)?row\s[^>]*?\br=\"\d+\
 _MERGE_REF = re.compile(
     rb"<(?:[A-Za-z_][\w.-]*:)?mergeCell\b[^>]*?\bref=\"([A-Z]+)(\d+):([A-Z]+)(\d+)\""
 )
+_NEGATIVE_ZERO = re.compile(rb">-(?:0+\.?0*|\.0+)(?:[eE][+-]?\d+)?<")
 _EMPTY_SHEET = (
     b'<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
     b"<sheetData/></worksheet>"
@@ -659,10 +660,21 @@ class _SheetXml:
         return head + body + close
 
 
+def _cells_may_be_shared(document: bytes) -> bool:
+    """No cell of the block equals another without being the same: no booleans (True == 1.0)
+    and no negative zeros (-0.0 == 0.0). A text such as "-0" only costs the sharing."""
+    if b't="b"' in document:
+        return False
+    if b">-0" not in document and b">-." not in document:  # the common case, at memchr speed
+        return True
+    return not _NEGATIVE_ZERO.search(document)
+
+
 def _share_equal_cells(block: list[list[Any]]) -> None:
     """Equal cells of a block as one object: calamine makes a new one per cell, and a facility
     sheet repeats the same codes, flags and small counts on every row (the rows shrink about 3×).
-    Not with boolean cells: True == 1.0 would turn one into the other."""
+    Only where ``_cells_may_be_shared``: True == 1.0 and -0.0 == 0.0 would turn one into the
+    other."""
     share = {}.setdefault
     for row in block:
         row[:] = map(share, row, row)
@@ -779,7 +791,7 @@ class _Workbook:
                         for member, content in others.items():
                             out.writestr(member, content)
                         out.writestr(part, document)
-                    booleans = b't="b"' in document
+                    share = _cells_may_be_shared(document)
                     del document
                     buffer.seek(0)
                     sheet = CalamineWorkbook.from_filelike(buffer).get_sheet_by_name(name)
@@ -791,7 +803,7 @@ class _Workbook:
                         return None  # rows out of order: calamine's whole read decides
                     block = sheet.to_python(skip_empty_area=True)
                     del sheet, buffer
-                    if not booleans:
+                    if share:
                         _share_equal_cells(block)
                     rows.extend([] for _ in range(top - len(rows)))
                     if left:

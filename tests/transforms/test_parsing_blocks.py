@@ -5,6 +5,7 @@ of a few KB is cut into many blocks."""
 from __future__ import annotations
 
 import io
+import math
 import random
 import re
 import zipfile
@@ -116,6 +117,20 @@ def test_booleans_keep_their_type(tiny_blocks):
     assert assert_same_reads(data) == 1
     rows = sheet_reads(data)[0][2][0]  # type: ignore[index]
     assert {type(c) for r in rows[1:] for c in r} == {bool, float}
+
+
+def test_negative_zeros_keep_their_sign(tiny_blocks):
+    def fill(ws):
+        ws.append(["a", "b"])
+        for i in range(80):
+            ws.append([0.0 if i % 2 else -0.0, float(i)])
+
+    data = xlsx(fill)
+    assert assert_same_reads(data) == 1
+    whole, blocks = sheet_reads(data)[0][1:]
+    signs = [[math.copysign(1, c) for c in r] for r in blocks[0][1:]]  # type: ignore[index]
+    assert signs == [[math.copysign(1, c) for c in r] for r in whole[0][1:]]  # type: ignore[index]
+    assert {s[0] for s in signs} == {-1.0, 1.0}
 
 
 def test_equal_cells_of_a_block_are_one_object(tiny_blocks, monkeypatch):
