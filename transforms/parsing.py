@@ -680,6 +680,25 @@ def _share_equal_cells(block: list[list[Any]]) -> None:
         row[:] = map(share, row, row)
 
 
+def _add_block(
+    columns: list[list[Any]], n: int, top: int, left: int, block: list[list[Any]]
+) -> int:
+    """Append a block of rows (rectangular, from row index ``top`` and column ``left``) to the
+    sheet's columns, blank rows and cells as "" as calamine reads them; the new row count."""
+    width = left + (len(block[0]) if block else 0)
+    for _ in range(len(columns), width):
+        columns.append([""] * n)  # a column no row before reached
+    gap = top - n
+    for index, column in enumerate(columns):
+        if gap:
+            column.extend([""] * gap)
+        if not left <= index < width:
+            column.extend([""] * len(block))
+    for column, cells in zip(columns[left:width], zip(*block, strict=True), strict=True):
+        column.extend(cells)
+    return top + len(block)
+
+
 def _merged_in_tail(tail: bytes) -> list[tuple[int, int, int, int]]:
     """Merged ranges of more than one cell as ``_merged_ranges`` gives them, from the XML."""
     out = []
@@ -761,9 +780,10 @@ class _Workbook:
 
     def _rows_in_blocks(
         self, name: str, part: str | None
-    ) -> tuple[list[list[Any]], list[tuple[int, int, int, int]]] | None:
-        """What ``_rows_whole`` gives, read in row blocks (see ROW_BLOCK_BYTES); None when the
-        sheet is small or cannot be cut, and on any error (the whole read then names it)."""
+    ) -> tuple[_RowsOfColumns, list[tuple[int, int, int, int]]] | None:
+        """What ``_rows_whole`` gives, read in row blocks (see ROW_BLOCK_BYTES) and kept as
+        columns (a big sheet's row lists are a third of its memory); None when the sheet is small
+        or cannot be cut, and on any error (the whole read then names it)."""
         from python_calamine import CalamineWorkbook
 
         sizes = {i.filename: i.file_size for i in self.zip.infolist()}
@@ -780,8 +800,8 @@ class _Workbook:
             if member != part and member.endswith((".xml", ".rels"))
         }
         self._book = None  # calamine's copy of the workbook: ≈ 2× the file, not needed here
-        rows: list[list[Any]] = []
-        width = 0
+        columns: list[list[Any]] = []
+        n = 0  # rows so far
         try:
             with self.zip.open(part) as stream:
                 xml = _SheetXml(stream, ROW_BLOCK_BYTES)
@@ -799,23 +819,17 @@ class _Workbook:
                     if start is None:
                         continue
                     top, left = start
-                    if top < len(rows):
+                    if top < n:
                         return None  # rows out of order: calamine's whole read decides
                     block = sheet.to_python(skip_empty_area=True)
                     del sheet, buffer
                     if share:
                         _share_equal_cells(block)
-                    rows.extend([] for _ in range(top - len(rows)))
-                    if left:
-                        block = [[""] * left + row for row in block]
-                    rows.extend(block)
-                    width = max(width, len(block[0]) if block else 0)
+                    n = _add_block(columns, n, top, left, block)
+                    del block
         except Exception:  # noqa: BLE001 - _NotInBlocks, or calamine's own error family
             return None
-        for row in rows:
-            if len(row) < width:
-                row.extend([""] * (width - len(row)))
-        return rows, _merged_in_tail(xml.tail)
+        return _RowsOfColumns([], columns), _merged_in_tail(xml.tail)
 
 
 # ------------------------------------------------------------------------------------- layouts
@@ -893,7 +907,7 @@ def _match(cand: _Candidate, name: str) -> None:
     years: Counter[int] = Counter()  # data year → rows
     if year_col and year_col[0] in cand.colmap:
         idx = cand.colmap[year_col[0]]
-        cells = [row[idx] if idx < len(row) else None for row in cand.table.rows[lay.header_row :]]
+        cells = _column_cells(cand.table.rows, idx, lay.header_row)
         # parsed once per distinct cell (type and value: 1.0 and True differ)
         for (_, raw), n in Counter(zip(map(type, cells), cells, strict=True)).items():
             if not _is_blank(raw):
@@ -917,6 +931,13 @@ def _match(cand: _Candidate, name: str) -> None:
             f"{lay.years_text} / the header fits layout {lay.id}, but the year is outside its "
             f"years {lay.years_text}"
         )
+
+
+def _column_cells(rows: Sequence[list[Any]], index: int, start: int) -> list[Any]:
+    """One column's cells from row index ``start`` on, None where a row is shorter."""
+    if isinstance(rows, _RowsOfColumns):
+        return rows.column(index, start)
+    return [row[index] if index < len(row) else None for row in rows[start:]]
 
 
 def _describe_missing(cand: _Candidate) -> str:
@@ -1295,7 +1316,7 @@ def _apply_merges(ctx: _Ctx) -> None:
                     if (rownum, col) == (r1, c1) or _is_blank(anchor) or col >= len(row):
                         continue
                     if _is_blank(row[col]):
-                        row[col] = anchor
+                        _set_cell(table.rows, rownum - 1, col, anchor)
                         filled = True
                 else:
                     table.merged_values[(rownum, col)] = ref
@@ -1307,6 +1328,14 @@ def _apply_merges(ctx: _Ctx) -> None:
                 f"合并单元格 {ref} 的值用于其中每一行 / merged cell {ref}: its value applies to "
                 "each of its rows",
             )
+
+
+def _set_cell(rows: Sequence[list[Any]], index: int, col: int, value: Any) -> None:
+    """Write one cell: a column table's rows are rebuilt on each read, so write through it."""
+    if isinstance(rows, _RowsOfColumns):
+        rows.set_cell(index, col, value)
+    else:
+        rows[index][col] = value
 
 
 def _is_total_row(cells: dict[str, Any], layout: Layout) -> bool:
@@ -1723,9 +1752,37 @@ class _RowsOfColumns(Sequence):
         self.head = head
         self.columns = columns
         self.n = len(columns[0]) if columns else 0
+        self.width = len(columns)
 
     def __len__(self) -> int:
         return len(self.head) + self.n
+
+    def data_columns(self, first: int) -> list[list[Any]]:
+        """The columns from row index ``first`` on; the rows above become head rows (the
+        cells move, they are not copied)."""
+        take = max(first - len(self.head), 0)
+        if take:
+            self.head.extend([column[i] for column in self.columns] for i in range(take))
+            for column in self.columns:
+                del column[:take]
+            self.n -= take
+        if len(self.head) != first:
+            raise ValueError(f"data columns from row {first}: {len(self.head)} head rows")
+        return self.columns
+
+    def column(self, index: int, start: int) -> list[Any]:
+        """Column ``index``'s cells from row index ``start`` on (None past a row's end)."""
+        head = [r[index] if index < len(r) else None for r in self.head[start:]]
+        skip = max(start - len(self.head), 0)
+        if index >= self.width:
+            return head + [None] * max(self.n - skip, 0)
+        return head + self.columns[index][skip:]
+
+    def set_cell(self, index: int, col: int, value: Any) -> None:
+        if index < len(self.head):
+            self.head[index][col] = value
+        else:
+            self.columns[col][index - len(self.head)] = value
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
@@ -1816,6 +1873,18 @@ def _noted_rows(table: Table, indexes: set[int], first: int, n: int) -> np.ndarr
     return out
 
 
+@dataclass
+class _KeptRows:
+    """A facility sheet's rows that count, as arrays: what the sums need once the sheet's
+    cells are let go (rows are 0-based from the first data row)."""
+
+    index: np.ndarray  # the kept rows
+    groups: tuple[np.ndarray, np.ndarray, np.ndarray]  # their area, year and stratum
+    values: dict[str, np.ndarray]  # element → every row's value …
+    has: dict[str, np.ndarray]  # … whether it holds one
+    broken: dict[str, np.ndarray]  # … and whether its cell was rejected
+
+
 def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | pd.DataFrame, set[int]]:
     """Facility rows summed per area, year and ownership:type stratum (see above)."""
     cand = ctx.cand
@@ -1825,12 +1894,37 @@ def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | pd.DataFrame, set[int]]:
     if len(set(elements)) != len(elements) or cand.layout.facility_count_element in elements:
         return _parse_facility_rows(ctx)  # sums of several columns: the per-row order decides
     spec = _facility_spec(ctx)
+    kept = _facility_kept_rows(ctx, spec)
+    first = cand.layout.header_row
+    _drop_data_rows(table, first)  # the sums need only the arrays: the sheet can go first
+    return _facility_sums(spec, kept, first)
+
+
+def _drop_data_rows(table: Table, first: int) -> None:
+    """Let the sheet's rows after the header go (a big sheet's cells are most of the parse's
+    memory); the header rows stay for messages."""
+    table.rows = list(table.rows[:first])
+
+
+def _facility_kept_rows(ctx: _Ctx, spec: _FacilitySpec) -> _KeptRows:
+    """Every facility row checked, column by column where clean, row by row where not: the rows
+    that count, with their groups and values. Rejects and flags go to ``ctx``."""
+    cand = ctx.cand
+    table = cand.table
+    assert table is not None
     _apply_merges(ctx)
     first = cand.layout.header_row
-    rows = table.rows[first:]
-    n = len(rows)
     width = _header_width(table, first) if table.fixed_width else 0
     colmap = cand.colmap
+    if isinstance(table.rows, _RowsOfColumns) and table.rows.width > max(colmap.values()):
+        transposed = table.rows.data_columns(first)  # read in blocks: columns already
+        n = len(transposed[0])
+        lengths = np.full(n, table.rows.width, np.int64)
+        cells = {h: transposed[i] for h, i in colmap.items()}
+        del transposed
+        return _facility_kept_columns(ctx, spec, cells, lengths, width)
+    rows = table.rows[first:]
+    n = len(rows)
     lengths = np.fromiter(map(len, rows), np.int64, n)
     if n and lengths.min() == lengths.max() > max(colmap.values()):
         del rows
@@ -1841,6 +1935,24 @@ def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | pd.DataFrame, set[int]]:
     else:
         cells = {h: [r[i] if i < len(r) else None for r in rows] for h, i in colmap.items()}
         del rows
+    return _facility_kept_columns(ctx, spec, cells, lengths, width)
+
+
+def _facility_kept_columns(
+    ctx: _Ctx,
+    spec: _FacilitySpec,
+    cells: dict[str, list[Any]],
+    lengths: np.ndarray,
+    width: int,
+) -> _KeptRows:
+    """``_facility_kept_rows`` once the mapped columns' cells are lists (``cells``); ``lengths``
+    are the rows' lengths and ``width`` the CSV header's (0: any width)."""
+    cand = ctx.cand
+    table = cand.table
+    assert table is not None
+    first = cand.layout.header_row
+    n = len(lengths)
+    colmap = cand.colmap
     columns = {h: _Cells(c) for h, c in cells.items()}
     scratch = _Ctx(ctx.name, cand, ctx.info, ctx.current_year, ctx.limits)
 
@@ -1924,21 +2036,22 @@ def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | pd.DataFrame, set[int]]:
         np.fromiter(compress(years, keep), np.int64, len(index)),
         np.fromiter(compress(strata, keep), object, len(index)),
     )
-    return _facility_sums(spec, index, groups, values, has, broken, first)
+    return _KeptRows(index, groups, values, has, broken)
 
 
 def _facility_sums(
-    spec: _FacilitySpec,
-    index: np.ndarray,
-    groups: tuple[np.ndarray, np.ndarray, np.ndarray],
-    values: dict[str, np.ndarray],
-    has: dict[str, np.ndarray],
-    broken: dict[str, np.ndarray],
-    first: int,
+    spec: _FacilitySpec, kept: _KeptRows, first: int
 ) -> tuple[pd.DataFrame | list[dict], set[int]]:
-    """The kept rows (index) summed per group (area, year, stratum): as the per-row path sums
-    them, in row order and rounded to 9 places; an element is held back in a group where one of
-    its cells was rejected."""
+    """The kept rows summed per group (area, year, stratum): as the per-row path sums them, in
+    row order and rounded to 9 places; an element is held back in a group where one of its
+    cells was rejected."""
+    index, groups, values, has, broken = (
+        kept.index,
+        kept.groups,
+        kept.values,
+        kept.has,
+        kept.broken,
+    )
     if not len(index):
         return [], set()
     gid = np.zeros(len(index), np.int64)
@@ -1950,20 +2063,7 @@ def _facility_sums(
     areas, years, strata = (part[first_of] for part in groups)
     rownums = index + first + 1
     sizes = np.bincount(gid, minlength=count)
-    # source_rows: each group's rows as ranges, e.g. '2-4,7'
-    order = np.argsort(gid, kind="stable")
-    g, r = gid[order], rownums[order]
-    starts = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (r[1:] != r[:-1] + 1)])
-    ends = np.r_[starts[1:], len(r)] - 1
-    runs = [
-        f"{a}-{b}" if b > a else str(a)
-        for a, b in zip(r[starts].tolist(), r[ends].tolist(), strict=True)
-    ]
-    run_bounds = np.r_[np.flatnonzero(np.r_[True, g[starts][1:] != g[starts][:-1]]), len(runs)]
-    rows_text = np.array(
-        [",".join(runs[a:b]) for a, b in zip(run_bounds[:-1], run_bounds[1:], strict=True)],
-        dtype=object,
-    )
+    rows_text = _row_ranges_per_group(gid, rownums, count)
     parts: list[tuple[np.ndarray, str, list[float]]] = []
     for code in values:
         mask = has[code][index]
@@ -1988,6 +2088,38 @@ def _facility_sums(
         }
     )
     return frame, set(rownums[loaded[gid]].tolist())
+
+
+RANGES_STEP = 1 << 16  # rows turned into range texts at a time
+
+
+def _row_ranges_per_group(gid: np.ndarray, rownums: np.ndarray, count: int) -> np.ndarray:
+    """Each group's row numbers as ranges, e.g. '2-4,7' (source_rows), built a slice of groups
+    at a time: on a big sheet the run texts are about one per row."""
+    order = np.argsort(gid, kind="stable")
+    g, r = gid[order], rownums[order]
+    del order
+    bounds = np.r_[np.flatnonzero(np.r_[True, g[1:] != g[:-1]]), len(g)]  # group k's rows start
+    out = np.empty(count, dtype=object)
+    lo = 0
+    while lo < count:
+        hi = int(np.searchsorted(bounds, bounds[lo] + RANGES_STEP, side="right")) - 1
+        hi = min(max(hi, lo + 1), count)
+        gg, rr = g[bounds[lo] : bounds[hi]], r[bounds[lo] : bounds[hi]]
+        starts = np.flatnonzero(np.r_[True, (gg[1:] != gg[:-1]) | (rr[1:] != rr[:-1] + 1)])
+        ends = np.r_[starts[1:], len(rr)] - 1
+        runs = [
+            f"{a}-{b}" if b > a else str(a)
+            for a, b in zip(rr[starts].tolist(), rr[ends].tolist(), strict=True)
+        ]
+        run_bounds = np.r_[
+            np.flatnonzero(np.r_[True, gg[starts][1:] != gg[starts][:-1]]), len(runs)
+        ]
+        out[lo:hi] = [
+            ",".join(runs[a:b]) for a, b in zip(run_bounds[:-1], run_bounds[1:], strict=True)
+        ]
+        lo = hi
+    return out
 
 
 _GOOD_TYPES = {

@@ -326,3 +326,30 @@ def test_rows_read_through_columns():
     assert view[-1] == ["c", 3.0] and view[1:3] == [["a", 1.0], ["b", 2.0]]
     with pytest.raises(IndexError):
         view[4]
+
+
+def test_column_table_gives_columns_cells_and_writes():
+    """A sheet read in blocks is kept as columns: header rows move out of them on demand, a
+    column reads without rebuilding rows, and a cell written through the table stays written."""
+    view = parsing._RowsOfColumns([], [["h1", "a", "b", "c"], ["h2", 1.0, 2.0, 3.0]])
+    assert parsing._column_cells(view, 1, 1) == [1.0, 2.0, 3.0]
+    assert parsing._column_cells(view, 5, 2) == [None, None]
+    parsing._set_cell(view, 2, 0, "B")
+    assert view[2] == ["B", 2.0]
+    data = view.data_columns(1)
+    assert data == [["a", "B", "c"], [1.0, 2.0, 3.0]] and view.head == [["h1", "h2"]]
+    assert len(view) == 4 and view[0] == ["h1", "h2"] and view[3] == ["c", 3.0]
+    parsing._set_cell(view, 0, 1, "H2")
+    assert parsing._column_cells(view, 1, 0) == ["H2", 1.0, 2.0, 3.0]
+
+
+def test_blocks_are_added_as_columns():
+    columns: list[list[object]] = []
+    n = parsing._add_block(columns, 0, 0, 1, [["a", 1.0], ["b", 2.0]])
+    n = parsing._add_block(columns, n, 4, 0, [["x", "y", "z"]])
+    assert n == 5
+    assert columns == [
+        ["", "", "", "", "x"],
+        ["a", "b", "", "", "y"],
+        [1.0, 2.0, "", "", "z"],
+    ]
