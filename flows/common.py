@@ -11,6 +11,7 @@ import json
 import subprocess
 from datetime import UTC, datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from healthplan.definitions import Catalog, load_catalog
@@ -181,13 +182,37 @@ def _exit_after(pid: int) -> None:
     os._exit(0)
 
 
+FILE_CHANGED = (
+    "文件在导入过程中被改动（内容与读取时的校验和不符），请重新导入 / the file changed while it "
+    "was being ingested (its content no longer has the checksum it was read with): ingest it again"
+)
+
+
+def bytes_as_read(path: Path | str, checksum: str) -> bytes | str:
+    """The file's bytes if they still have ``checksum``, else why not (a message): a file read
+    twice must be the file whose checksum is recorded."""
+    import hashlib
+
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        return f"无法读取文件 / cannot read the file: {e.strerror or e}"
+    if hashlib.sha256(data).hexdigest() != checksum:
+        return FILE_CHANGED
+    return data
+
+
 def parsed_in_worker(
-    name: str, data: bytes, current_year: int | None
+    name: str, path: str, checksum: str, current_year: int | None
 ) -> ParsedFile | tuple[str, str]:
-    """``parsed_or_unreadable`` in a worker process; an unreadable file comes back as
-    (file, reason), because UnreadableFile cannot be unpickled (its arguments are not its args)."""
+    """``parsed_or_unreadable`` in a worker process, which reads the file itself (as long as it
+    still has ``checksum``); an unreadable file comes back as (file, reason), because
+    UnreadableFile cannot be unpickled (its arguments are not its args)."""
     if _WORKER_CONTEXT is None:
         raise RuntimeError("start_parse_worker was not run in this process")
+    data = bytes_as_read(path, checksum)
+    if isinstance(data, str):
+        return (name, data)
     parsed = parsed_or_unreadable(name, data, *_WORKER_CONTEXT, current_year)
     if isinstance(parsed, Exception):
         return (parsed.file, parsed.reason)

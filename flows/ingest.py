@@ -269,12 +269,23 @@ def _md(value: Any) -> str:
 
 @dataclass
 class SourceBytes:
-    """One file as read: its path, the name recorded for it, its bytes and their sha256."""
+    """One file as read: its path, the name recorded for it, its bytes and their sha256.
+    ``data`` is None once a parse worker has the file: the worker reads it again itself."""
 
     path: Path
     name: str
-    data: bytes
+    data: bytes | None
     checksum: str
+
+
+def read_again(src: SourceBytes) -> SourceBytes | UnreadableFile:
+    """The file's bytes once more, if they still have the checksum they were read with."""
+    from flows.common import bytes_as_read
+
+    data = bytes_as_read(src.path, src.checksum)
+    if isinstance(data, str):
+        return UnreadableFile(src.name, data)
+    return SourceBytes(src.path, src.name, data, src.checksum)
 
 
 @dataclass(frozen=True)
@@ -405,6 +416,8 @@ def parse_source(
     """Parse one file; an unreadable file comes back as the error, not raised."""
     from flows.common import parsed_or_unreadable
 
+    if src.data is None:
+        raise ValueError(f"{src.name}: its bytes are with a parse worker, not here")
     return parsed_or_unreadable(src.name, src.data, context.layouts, context.info, current_year)
 
 
@@ -589,14 +602,15 @@ class FileAhead:
     error: Exception | None = None  # raised while reading: raised again in its turn
     parsing: Future | None = None  # its parse in a worker process
     look_again: bool = False  # a file before it in this run has the same checksum
+    size: int = -1  # its bytes (-1: as src holds them)
+
+    def __post_init__(self) -> None:
+        if self.size < 0:
+            self.size = len(self.src.data) if self.src is not None and self.src.data else 0
 
     @property
     def to_parse(self) -> bool:
         return self.src is not None and self.error is None
-
-    @property
-    def size(self) -> int:
-        return len(self.src.data) if self.src is not None else 0
 
 
 def read_ahead(engine: Engine, candidate: Candidate, seen: set[str] | None = None) -> FileAhead:
@@ -606,6 +620,7 @@ def read_ahead(engine: Engine, candidate: Candidate, seen: set[str] | None = Non
     ahead = FileAhead(candidate)
     try:
         ahead.src = read_source(candidate)
+        ahead.size = len(ahead.src.data or b"")
     except UnreadableFile as e:
         ahead.unreadable = e.reason
         return ahead
@@ -681,7 +696,10 @@ def parsed_in_turn(
             return UnreadableFile(*out) if isinstance(out, tuple) else out
         finally:
             ahead.parsing = None
-    return parse_source(ahead.src, context, current_year)
+    src = ahead.src if ahead.src.data is not None else read_again(ahead.src)
+    if isinstance(src, UnreadableFile):
+        return src
+    return parse_source(src, context, current_year)
 
 
 def ingest_one(
@@ -748,16 +766,21 @@ def worth_workers(ahead: Iterable[FileAhead]) -> bool:
 def submit_parse(
     pool: ProcessPoolExecutor, ahead: FileAhead, current_year: int | None
 ) -> ProcessPoolExecutor | None:
-    """Hand the file to a worker; the pool, or None when it no longer takes work."""
+    """Hand the file to a worker, which reads it again (checking its checksum) so that its bytes
+    do not wait in this process as well; the pool, or None when it no longer takes work."""
     from flows.common import parsed_in_worker
 
-    assert ahead.src is not None
+    src = ahead.src
+    assert src is not None
     try:
-        ahead.parsing = pool.submit(parsed_in_worker, ahead.src.name, ahead.src.data, current_year)
+        ahead.parsing = pool.submit(
+            parsed_in_worker, src.name, str(src.path), src.checksum, current_year
+        )
     except Exception as e:  # noqa: BLE001 - the rest is parsed in this process
         log.warning("解析进程不可用 / parse workers unavailable: %s: %s", type(e).__name__, e)
         pool.shutdown(wait=False, cancel_futures=True)
         return None
+    ahead.src = SourceBytes(src.path, src.name, None, src.checksum)
     return pool
 
 

@@ -204,6 +204,34 @@ def test_a_worker_that_fails_leaves_the_parse_to_this_process(tmp_path, context)
     assert parsed.source == "population" and len(parsed.good) > 0
 
 
+def test_a_worker_reads_the_file_itself_and_refuses_a_changed_one(tmp_path, context):
+    """The worker gets the path and checksum, not the bytes (they would wait in this process
+    too); a file changed since it was read is not parsed as if it were the file recorded."""
+    from flows.common import FILE_CHANGED, parsed_in_worker, start_parse_worker
+    from flows.ingest import Candidate, parsed_in_turn, read_ahead
+
+    path = tmp_path / "population_2019.csv"
+    path.write_bytes(csv_bytes(pop_rows()))
+    ahead = read_ahead(fresh_engine(f"sqlite:///{tmp_path / 'w.sqlite'}"), Candidate(path, "p.csv"))
+    start_parse_worker(context.layouts, context.info)
+    same = parsed_in_worker("p.csv", str(path), ahead.src.checksum, 2025)
+    assert same.source == "population" and len(same.good) > 0
+
+    def failed_in_worker():
+        """A worker that failed after the bytes were let go here: read again, checked again."""
+        ahead.src = type(ahead.src)(ahead.src.path, ahead.src.name, None, ahead.src.checksum)
+        broken: Future = Future()
+        broken.set_exception(BrokenProcessPool("a worker was killed"))
+        ahead.parsing = broken
+        return parsed_in_turn(ahead, context, 2025)
+
+    assert failed_in_worker().good.equals(same.good)
+    path.write_bytes(csv_bytes(pop_rows()[:-1]))
+    assert parsed_in_worker("p.csv", str(path), ahead.src.checksum, 2025) == ("p.csv", FILE_CHANGED)
+    changed = failed_in_worker()
+    assert changed.file == "p.csv" and changed.reason == FILE_CHANGED
+
+
 def test_an_unguarded_script_does_not_ingest_again_in_its_workers(tmp_path):
     """A script without `if __name__ == "__main__":` is run again by every worker as it starts;
     there the ingest refuses, the workers fail, and the script's own run parses by itself."""
