@@ -96,10 +96,12 @@ def evaluate_task(plan_id: str, stage: str, data_year: int | None, as_of: dateti
 
 
 @task(retries=2, retry_delay_seconds=[5, 30])
-def report_task(a) -> list[str]:
+def report_task(a, as_of: datetime | None = None) -> list[str]:
+    """A run ``as_of`` a past moment renders reproductions: their file names and quality annex
+    are of that moment, as ``healthplan report --as-of`` makes them."""
     from flows.report import assessment_stem, render_in_run
 
-    files = render_in_run(a, stem=assessment_stem(a))
+    files = render_in_run(a, stem=assessment_stem(a, as_of), as_of=as_of)
     return [str(p) for p in (files.pdf, files.html, files.xlsx)]
 
 
@@ -187,10 +189,11 @@ def _full_run(run_id, plans, stages, data_year, as_of, ingest_code) -> PipelineR
             statuses[f"{p}/{s}"] = counts
         order = render_order({key: fut.result() for key, fut in evaluated.items()})
         if pool is not None:
-            pool.queue([assessment_stem(evaluated[key].result()) for key in order])
+            pool.queue([assessment_stem(evaluated[key].result(), as_of) for key in order])
         # a report's quality annex lists the issues its plan's quality check stored tonight
         reports = {
-            key: report_task.submit(evaluated[key], wait_for=[quality[key[0]]]) for key in order
+            key: report_task.submit(evaluated[key], as_of, wait_for=[quality[key[0]]])
+            for key in order
         }
         paths = [path for key in evaluated for path in reports[key].result()]
     return PipelineResult(

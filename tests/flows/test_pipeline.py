@@ -100,6 +100,25 @@ def test_second_run_without_new_input_skips_the_unchanged_work(first_and_second_
     assert t_again < t_full / 3, (t_full, t_again)
 
 
+def test_a_run_as_of_a_past_moment_renders_reproductions(first_and_second_run):
+    """Reports of a run --as-of T are of T (file names and quality annex), as `healthplan report
+    --as-of` makes them, and do not replace tonight's reports."""
+    from datetime import UTC, datetime
+
+    from flows.pipeline import pipeline_flow
+
+    first, _, _, _, tmp = first_and_second_run
+    moment = datetime.now(UTC).replace(microsecond=0)
+    state = pipeline_flow(
+        plans=["longhu"], stages=["mid"], as_of=moment, inbox=str(INBOX), return_state=True
+    )
+    assert state.is_completed(), state.message
+    pdfs = [Path(p) for p in state.result()["reports"] if p.endswith(".pdf")]
+    assert [p.name for p in pdfs] == [f"longhu_mid_2018_asof{moment:%Y%m%dT%H%M%S}.pdf"]
+    tonight = [Path(p) for p in first.result()["reports"] if p.endswith("longhu_mid_2018.pdf")]
+    assert pdfs[0].is_file() and tonight[0].is_file()
+
+
 def test_run_history_records_both_runs(first_and_second_run):
     from flows.common import warehouse
     from warehouse.results import recent_runs
