@@ -41,18 +41,39 @@ class Clock:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
         self.counts: dict[str, int] = {}
+        self._running: set[str] = set()  # a step timed inside itself counts once
 
     def add(self, name: str, seconds: float, count: int = 0) -> None:
         self.seconds[name] = self.seconds.get(name, 0.0) + seconds
         self.counts[name] = self.counts.get(name, 0) + count
 
+    def _timed(self, name: str, step: Callable) -> Any:
+        if name in self._running:
+            return step()
+        self._running.add(name)
+        t = time.perf_counter()
+        try:
+            return step()
+        finally:
+            self._running.discard(name)
+            self.add(name, time.perf_counter() - t)
+
     def wrap(self, name: str, fn: Callable) -> Callable:
         def timed(*args, **kwargs):
-            t = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.add(name, time.perf_counter() - t)
+            return self._timed(name, lambda: fn(*args, **kwargs))
+
+        timed.__wrapped__ = fn  # type: ignore[attr-defined]
+        return timed
+
+    def wrap_iter(self, name: str, fn: Callable) -> Callable:
+        """A generator function whose every step (``next``) is timed: a reader that hands out
+        blocks while the caller works on each."""
+        end = object()
+
+        def timed(*args, **kwargs):
+            items = fn(*args, **kwargs)
+            while (item := self._timed(name, lambda: next(items, end))) is not end:
+                yield item
 
         timed.__wrapped__ = fn  # type: ignore[attr-defined]
         return timed
@@ -201,7 +222,7 @@ def ingest(args: dict) -> dict:
     with more, files are parsed in worker processes the timers here do not see: then only the
     total and the load, which stays in this process, are meaningful):
     read = the file's bytes and sha256 and the checksum look-up; parse = CSV reader / calamine
-    into cells; validate = layout choice, cell checks, facility roll-up (the rest of
+    into cells (a big sheet's row blocks included, read while the rows before are checked); validate = layout choice, cell checks, facility roll-up (the rest of
     ``parse_file``); load = ``save_parsed`` (register, load_observations, quarantine, commit)."""
     import flows.ingest as ing
     import transforms.parsing as parsing
@@ -217,6 +238,7 @@ def ingest(args: dict) -> dict:
     parsing._read_csv = clock.wrap("parse csv", parsing._read_csv)
     parsing._Workbook.__init__ = clock.wrap("parse xlsx", parsing._Workbook.__init__)
     parsing._Workbook.table = clock.wrap("parse xlsx", parsing._Workbook.table)
+    parsing._Workbook.blocks = clock.wrap_iter("parse xlsx", parsing._Workbook.blocks)
     ing.read_source = clock.wrap("read", ing.read_source)
     ing.already_loaded = clock.wrap("read", ing.already_loaded)
 

@@ -20,7 +20,7 @@ import re
 import unicodedata
 import zipfile
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -778,58 +778,98 @@ class _Workbook:
             ) from None
         return rows, _merged_ranges(book_sheet, self.limits)
 
+    def in_blocks(self, part: str | None) -> bool:
+        """Whether the sheet part is read in row blocks: big enough to pay (two blocks or more)
+        and its workbook's shared strings small enough to be read again with each block."""
+        sizes = self._sizes
+        return (
+            part in sizes
+            and sizes[part] >= 2 * ROW_BLOCK_BYTES
+            and sizes.get("xl/sharedStrings.xml", 0) <= MAX_BLOCK_SHARED_STRINGS
+        )
+
+    @property
+    def _sizes(self) -> dict[str, int]:
+        return {i.filename: i.file_size for i in self.zip.infolist()}
+
+    def blocks(
+        self, name: str, part: str, tail: list[bytes], share: bool = True
+    ) -> Iterator[_Block]:
+        """The sheet's rows in blocks, in order, each read by calamine as a worksheet of its own
+        (see ROW_BLOCK_BYTES); what follows the rows (merged cells …) is put in ``tail`` after
+        the last. Raises _NotInBlocks where the rows cannot be cut or come out of order, and
+        calamine's own errors. ``share``: equal cells of a block as one object, where they are
+        kept (see ``_share_equal_cells``)."""
+        from python_calamine import CalamineWorkbook
+
+        sheets = set(self.parts.values())
+        others = {
+            member: _EMPTY_SHEET if member in sheets else self.zip.read(member)
+            for member in self._sizes
+            if member != part and member.endswith((".xml", ".rels"))
+        }
+        self._book = None  # calamine's copy of the workbook: ≈ 2× the file, not needed here
+        n = 0  # rows so far
+        with self.zip.open(part) as stream:
+            xml = _SheetXml(stream, ROW_BLOCK_BYTES)
+            for document in xml.blocks():
+                buffer = io.BytesIO()
+                with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out:
+                    for member, content in others.items():
+                        out.writestr(member, content)
+                    out.writestr(part, document)
+                shared = share and _cells_may_be_shared(document)
+                del document
+                buffer.seek(0)
+                sheet = CalamineWorkbook.from_filelike(buffer).get_sheet_by_name(name)
+                start = sheet.start
+                if start is None:
+                    continue
+                top, left = start
+                if top < n:
+                    raise _NotInBlocks  # rows out of order: calamine's whole read decides
+                rows = sheet.to_python(skip_empty_area=True)
+                del sheet, buffer
+                if shared:
+                    _share_equal_cells(rows)
+                n = top + len(rows)
+                yield _Block(top, left, rows)
+                del rows
+        tail.append(xml.tail)
+
     def _rows_in_blocks(
         self, name: str, part: str | None
     ) -> tuple[_RowsOfColumns, list[tuple[int, int, int, int]]] | None:
         """What ``_rows_whole`` gives, read in row blocks (see ROW_BLOCK_BYTES) and kept as
         columns (a big sheet's row lists are a third of its memory); None when the sheet is small
         or cannot be cut, and on any error (the whole read then names it)."""
-        from python_calamine import CalamineWorkbook
-
-        sizes = {i.filename: i.file_size for i in self.zip.infolist()}
-        if (
-            part not in sizes
-            or sizes[part] < 2 * ROW_BLOCK_BYTES
-            or sizes.get("xl/sharedStrings.xml", 0) > MAX_BLOCK_SHARED_STRINGS
-        ):
+        if part is None or not self.in_blocks(part):
             return None
-        sheets = set(self.parts.values())
-        others = {
-            member: _EMPTY_SHEET if member in sheets else self.zip.read(member)
-            for member in sizes
-            if member != part and member.endswith((".xml", ".rels"))
-        }
-        self._book = None  # calamine's copy of the workbook: ≈ 2× the file, not needed here
         columns: list[list[Any]] = []
         n = 0  # rows so far
+        tail: list[bytes] = []
         try:
-            with self.zip.open(part) as stream:
-                xml = _SheetXml(stream, ROW_BLOCK_BYTES)
-                for document in xml.blocks():
-                    buffer = io.BytesIO()
-                    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out:
-                        for member, content in others.items():
-                            out.writestr(member, content)
-                        out.writestr(part, document)
-                    share = _cells_may_be_shared(document)
-                    del document
-                    buffer.seek(0)
-                    sheet = CalamineWorkbook.from_filelike(buffer).get_sheet_by_name(name)
-                    start = sheet.start
-                    if start is None:
-                        continue
-                    top, left = start
-                    if top < n:
-                        return None  # rows out of order: calamine's whole read decides
-                    block = sheet.to_python(skip_empty_area=True)
-                    del sheet, buffer
-                    if share:
-                        _share_equal_cells(block)
-                    n = _add_block(columns, n, top, left, block)
-                    del block
+            for block in self.blocks(name, part, tail):
+                n = _add_block(columns, n, block.top, block.left, block.rows)
+                del block
         except Exception:  # noqa: BLE001 - _NotInBlocks, or calamine's own error family
             return None
-        return _RowsOfColumns([], columns), _merged_in_tail(xml.tail)
+        return _RowsOfColumns([], columns), _merged_in_tail(tail[0])
+
+
+@dataclass
+class _Block:
+    """Rows of a sheet read in blocks: rectangular, from row index ``top`` and column ``left``."""
+
+    top: int
+    left: int
+    rows: list[list[Any]]
+
+    def columns(self) -> list[list[Any]]:
+        """The block's cells as columns from column A, blank ("") left of ``left``."""
+        columns: list[list[Any]] = []
+        _add_block(columns, 0, 0, self.left, self.rows)
+        return columns
 
 
 # ------------------------------------------------------------------------------------- layouts
@@ -845,6 +885,7 @@ class _Candidate:
     problem: str | None = None
     file_year: int | None = None
     covered: int = 0
+    name: str = ""  # the file's
 
     @property
     def complete(self) -> bool:
@@ -889,6 +930,7 @@ def _file_year(name: str, layout: Layout) -> int | None:
 
 def _match(cand: _Candidate, name: str) -> None:
     """Which of the layout's columns the file has, and which data years it covers."""
+    cand.name = name
     lay = cand.layout
     if cand.table is None:
         cand.problem = f"缺少工作表「{lay.sheet}」/ no sheet {lay.sheet!r}"
@@ -903,18 +945,9 @@ def _match(cand: _Candidate, name: str) -> None:
     if cand.missing:
         return
     cand.file_year = _file_year(name, lay)
-    year_col = lay.field_column("year")
-    years: Counter[int] = Counter()  # data year → rows
-    if year_col and year_col[0] in cand.colmap:
-        idx = cand.colmap[year_col[0]]
-        cells = _column_cells(cand.table.rows, idx, lay.header_row)
-        # parsed once per distinct cell (type and value: 1.0 and True differ)
-        for (_, raw), n in Counter(zip(map(type, cells), cells, strict=True)).items():
-            if not _is_blank(raw):
-                try:
-                    years[_parse_year(raw)] += n
-                except CellError:
-                    continue
+    idx = _year_index(cand)
+    if idx is not None:
+        years = _years_of(_typed_counts(_column_cells(cand.table.rows, idx, lay.header_row)))
     elif cand.file_year is not None:
         years = Counter([cand.file_year])
     else:
@@ -923,6 +956,36 @@ def _match(cand: _Candidate, name: str) -> None:
             "and none in the file name"
         )
         return
+    _judge_years(cand, years)
+
+
+def _year_index(cand: _Candidate) -> int | None:
+    """The column of the data years, when the layout has one and the file too."""
+    year_col = cand.layout.field_column("year")
+    return cand.colmap.get(year_col[0]) if year_col else None
+
+
+def _typed_counts(cells: Sequence[Any]) -> Counter[tuple[type, Any]]:
+    """How often each distinct cell occurs (type and value: 1.0 and True differ)."""
+    return Counter(zip(map(type, cells), cells, strict=True))
+
+
+def _years_of(typed: Counter[tuple[type, Any]]) -> Counter[int]:
+    """Data year → rows, from the year column's distinct cells (each parsed once)."""
+    years: Counter[int] = Counter()
+    for (_, raw), n in typed.items():
+        if not _is_blank(raw):
+            try:
+                years[_parse_year(raw)] += n
+            except CellError:
+                continue
+    return years
+
+
+def _judge_years(cand: _Candidate, years: Counter[int]) -> None:
+    """How many rows the layout's years cover; a problem when the file has years and none is
+    the layout's."""
+    lay = cand.layout
     cand.covered = sum(n for y, n in years.items() if lay.covers(y))
     if years and not cand.covered:
         shown = sorted(set(years))
@@ -1011,6 +1074,13 @@ def choose_layout(
     name: str, fmt: str, tables: Any, layouts: LayoutSet | Iterable[SourceLayouts]
 ) -> _Candidate:
     """The one layout whose required columns the file has and whose years cover its data."""
+    return _select(name, fmt, _candidates(name, fmt, tables, layouts))
+
+
+def _candidates(
+    name: str, fmt: str, tables: Any, layouts: LayoutSet | Iterable[SourceLayouts]
+) -> list[_Candidate]:
+    """Every layout of the format, matched against the file."""
     cands = []
     for src, lay in _iter_layouts(layouts):
         if lay.format != fmt:
@@ -1019,6 +1089,11 @@ def choose_layout(
         cand = _Candidate(src, lay, table)
         _match(cand, name)
         cands.append(cand)
+    return cands
+
+
+def _select(name: str, fmt: str, cands: list[_Candidate]) -> _Candidate:
+    """The one candidate that fits (see ``choose_layout``); UnreadableFile says why none does."""
     if not cands:
         raise UnreadableFile(name, f"没有 {fmt} 格式的版式 / no layout reads {fmt} files")
     good = [c for c in cands if c.complete]
@@ -1556,7 +1631,7 @@ _FacilityRow = tuple[tuple[str, int, str], list[tuple[str, float]], set[str]]
 
 
 def _facility_row(
-    ctx: _Ctx, spec: _FacilitySpec, rownum: int, cells: dict[str, Any], seen: dict
+    ctx: _Ctx, spec: _FacilitySpec, rownum: int, cells: dict[str, Any], seen: dict | _Claimed
 ) -> _FacilityRow | None:
     """One facility row checked cell by cell (every reject named); None when it is not kept."""
     fid_raw = cells[spec.fid]
@@ -1873,11 +1948,136 @@ def _noted_rows(table: Table, indexes: set[int], first: int, n: int) -> np.ndarr
     return out
 
 
+class _FacilityTotals:
+    """Kept facility rows summed per group (area, year, stratum) as blocks of rows arrive.
+
+    Sums are added row by row in row order (``np.add.at``), as the per-row path adds them, so
+    any cut of the sheet into blocks gives the same bits; an element is held back in a group
+    where one of its cells was rejected. What stays per row is its group and row number."""
+
+    def __init__(self, spec: _FacilitySpec):
+        self.spec = spec
+        self.ids: dict[tuple[str, int, str], int] = {}  # group → id, in order of first row
+        self.cap = 0
+        self.sums: dict[str, np.ndarray] = {e.code: np.zeros(0) for _, _, e in spec.columns}
+        self.present = {code: np.zeros(0, bool) for code in self.sums}
+        self.held = {code: np.zeros(0, bool) for code in self.sums}
+        self.sizes = np.zeros(0, np.int64)
+        self.row_groups: list[np.ndarray] = []  # each block's kept rows: group ids …
+        self.row_numbers: list[np.ndarray] = []  # … and sheet row numbers
+
+    def _grow(self, count: int) -> None:
+        if count <= self.cap:
+            return
+        cap = max(count, 2 * self.cap, 64)
+        for arrays in (self.sums, self.present, self.held):
+            for code, old in arrays.items():
+                arrays[code] = np.concatenate([old, np.zeros(cap - len(old), old.dtype)])
+        self.sizes = np.concatenate([self.sizes, np.zeros(cap - len(self.sizes), np.int64)])
+        self.cap = cap
+
+    def add(self, block: _KeptRows) -> None:
+        """A block's kept rows (``block.index``) with their groups and cells, in row order."""
+        index = block.index
+        if not len(index):
+            return
+        ids = self.ids
+        gid = np.fromiter(
+            (ids.setdefault(key, len(ids)) for key in zip(*block.groups, strict=True)),
+            np.int64,
+            len(index),
+        )
+        self._grow(len(ids))
+        self.sizes += np.bincount(gid, minlength=self.cap)
+        for code in self.sums:
+            mask = block.has[code][index]
+            np.add.at(self.sums[code], gid[mask], block.values[code][index][mask])
+            self.present[code][gid[mask]] = True
+            self.held[code][gid[block.broken[code][index]]] = True
+        self.row_groups.append(gid.astype(np.int32))
+        self.row_numbers.append((index + block.start + 1).astype(np.int32))
+
+    def result(self) -> tuple[pd.DataFrame | list[dict], int]:
+        """The good values (GOOD_COLUMNS) and how many rows went into them."""
+        count = len(self.ids)
+        if not count:
+            return [], 0
+        gid = np.concatenate(self.row_groups).astype(np.int64)
+        rows_text = _row_ranges_per_group(gid, np.concatenate(self.row_numbers), count)
+        del gid
+        keys = list(self.ids)
+        areas = np.fromiter((k[0] for k in keys), object, count)
+        years = np.fromiter((k[1] for k in keys), np.int64, count)
+        strata = np.fromiter((k[2] for k in keys), object, count)
+        sizes = self.sizes[:count]
+        parts: list[tuple[np.ndarray, str, list[float]]] = []
+        for code, sums in self.sums.items():
+            which = np.flatnonzero(self.present[code][:count] & ~self.held[code][:count])
+            parts.append((which, code, sums[which].tolist()))
+        if self.spec.count_element:
+            parts.append((np.arange(count), self.spec.count_element, sizes.astype(float).tolist()))
+        loaded = np.zeros(count, bool)
+        for which, _, _ in parts:
+            loaded[which] = True
+        frame = pd.DataFrame(
+            {
+                "area_code": np.concatenate([areas[w] for w, _, _ in parts]),
+                "year": np.concatenate([years[w] for w, _, _ in parts]),
+                "element": np.concatenate([np.full(len(w), c, dtype=object) for w, c, _ in parts]),
+                "stratum": np.concatenate([strata[w] for w, _, _ in parts]),
+                "value": [round(v, 9) for _, _, s in parts for v in s],
+                "source_rows": np.concatenate([rows_text[w] for w, _, _ in parts]),
+            }
+        )
+        return frame, int(sizes[loaded].sum())
+
+
+class _Claimed:
+    """The (facility id, year) keys claimed so far, with the row that claimed each: what the
+    duplicate check reads (``get``, as a dict) across a sheet's blocks. Kept per year as dicts
+    by facility id: a big sheet's keys as tuples would keep the garbage collector busy."""
+
+    def __init__(self) -> None:
+        self.by_year: dict[Any, dict[str, int]] = {}
+
+    def __bool__(self) -> bool:
+        return any(self.by_year.values())
+
+    def get(self, key: tuple[str, Any], default: int | None = None) -> int | None:
+        claimed = self.by_year.get(key[1])
+        return default if claimed is None else claimed.get(key[0], default)
+
+    def __setitem__(self, key: tuple[str, Any], row: int) -> None:
+        self.by_year.setdefault(key[1], {})[key[0]] = row
+
+    def __contains__(self, key: tuple[str, Any]) -> bool:
+        return self.get(key) is not None
+
+    def which(self, fids: list[str], years: list[Any]) -> np.ndarray:
+        """Whether each (fids[i], years[i]) is claimed."""
+        if len(set(years)) == 1:
+            claimed = self.by_year.get(years[0], {})
+            return np.fromiter(map(claimed.__contains__, fids), bool, len(fids))
+        return np.fromiter(map(self.__contains__, zip(fids, years, strict=True)), bool, len(fids))
+
+    def claim(self, fids: list[str], years: list[Any], index: np.ndarray, first: int) -> None:
+        """Rows ``index`` claim their keys; row number = first + index."""
+        rows = (index + first).tolist()
+        picked = index.tolist()
+        if len(set(years)) == 1:
+            claimed = self.by_year.setdefault(years[0], {})
+            claimed.update(zip(map(fids.__getitem__, picked), rows, strict=True))
+            return
+        for i, row in zip(picked, rows, strict=True):
+            self[(fids[i], years[i])] = row
+
+
 @dataclass
 class _KeptRows:
-    """A facility sheet's rows that count, as arrays: what the sums need once the sheet's
-    cells are let go (rows are 0-based from the first data row)."""
+    """A block of facility rows checked: the rows that count (``index``, 0-based within the
+    block, whose first row is sheet row index ``start``) with their groups and cells."""
 
+    start: int
     index: np.ndarray  # the kept rows
     groups: tuple[np.ndarray, np.ndarray, np.ndarray]  # their area, year and stratum
     values: dict[str, np.ndarray]  # element → every row's value …
@@ -1885,19 +2085,29 @@ class _KeptRows:
     broken: dict[str, np.ndarray]  # … and whether its cell was rejected
 
 
-def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | pd.DataFrame, set[int]]:
+def _columnar_facility(cand: _Candidate) -> bool:
+    """Whether the columnar path reads this layout: not when several columns sum into one
+    element (the per-row order of the sums decides there)."""
+    elements = [c.element for c in cand.layout.columns.values() if c.element]
+    return len(set(elements)) == len(elements) and (
+        cand.layout.facility_count_element not in elements
+    )
+
+
+def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | pd.DataFrame, int]:
     """Facility rows summed per area, year and ownership:type stratum (see above)."""
     cand = ctx.cand
     table = cand.table
     assert table is not None
-    elements = [c[1].element for c in cand.layout.columns.items() if c[1].element]
-    if len(set(elements)) != len(elements) or cand.layout.facility_count_element in elements:
-        return _parse_facility_rows(ctx)  # sums of several columns: the per-row order decides
+    if not _columnar_facility(cand):
+        return _parse_facility_rows(ctx)
     spec = _facility_spec(ctx)
-    kept = _facility_kept_rows(ctx, spec)
-    first = cand.layout.header_row
-    _drop_data_rows(table, first)  # the sums need only the arrays: the sheet can go first
-    return _facility_sums(spec, kept, first)
+    totals = _FacilityTotals(spec)
+    kept = _facility_kept_rows(ctx, spec, _Claimed(), last=True)
+    _drop_data_rows(table, cand.layout.header_row)  # the sums need only the kept rows
+    totals.add(kept)
+    del kept
+    return totals.result()
 
 
 def _drop_data_rows(table: Table, first: int) -> None:
@@ -1906,9 +2116,10 @@ def _drop_data_rows(table: Table, first: int) -> None:
     table.rows = list(table.rows[:first])
 
 
-def _facility_kept_rows(ctx: _Ctx, spec: _FacilitySpec) -> _KeptRows:
-    """Every facility row checked, column by column where clean, row by row where not: the rows
-    that count, with their groups and values. Rejects and flags go to ``ctx``."""
+def _facility_kept_rows(
+    ctx: _Ctx, spec: _FacilitySpec, seen: _Claimed, *, last: bool = False
+) -> _KeptRows:
+    """Every row of a facility sheet held in memory checked (see ``_facility_block``)."""
     cand = ctx.cand
     table = cand.table
     assert table is not None
@@ -1922,7 +2133,7 @@ def _facility_kept_rows(ctx: _Ctx, spec: _FacilitySpec) -> _KeptRows:
         lengths = np.full(n, table.rows.width, np.int64)
         cells = {h: transposed[i] for h, i in colmap.items()}
         del transposed
-        return _facility_kept_columns(ctx, spec, cells, lengths, width)
+        return _facility_block(ctx, spec, cells, lengths, width, first, seen, last=last)
     rows = table.rows[first:]
     n = len(rows)
     lengths = np.fromiter(map(len, rows), np.int64, n)
@@ -1935,22 +2146,29 @@ def _facility_kept_rows(ctx: _Ctx, spec: _FacilitySpec) -> _KeptRows:
     else:
         cells = {h: [r[i] if i < len(r) else None for r in rows] for h, i in colmap.items()}
         del rows
-    return _facility_kept_columns(ctx, spec, cells, lengths, width)
+    return _facility_block(ctx, spec, cells, lengths, width, first, seen, last=last)
 
 
-def _facility_kept_columns(
+def _facility_block(
     ctx: _Ctx,
     spec: _FacilitySpec,
     cells: dict[str, list[Any]],
     lengths: np.ndarray,
     width: int,
+    start: int,
+    seen: _Claimed,
+    *,
+    last: bool = False,
 ) -> _KeptRows:
-    """``_facility_kept_rows`` once the mapped columns' cells are lists (``cells``); ``lengths``
-    are the rows' lengths and ``width`` the CSV header's (0: any width)."""
+    """A block of facility rows (sheet row indexes ``start`` on; ``cells``: the mapped columns'
+    cells) checked column by column where clean and row by row where not: the rows that count,
+    with their groups and values. ``lengths`` are the rows' lengths and ``width`` the CSV
+    header's (0: any width); ``seen``: the (facility, year) keys claimed by the rows before,
+    with their row numbers (updated, unless this is the ``last`` block). Rejects and flags go
+    to ``ctx``."""
     cand = ctx.cand
     table = cand.table
     assert table is not None
-    first = cand.layout.header_row
     n = len(lengths)
     colmap = cand.colmap
     columns = {h: _Cells(c) for h, c in cells.items()}
@@ -1996,25 +2214,27 @@ def _facility_kept_columns(
         values[element.code], has[element.code] = v, h & ok
         broken[element.code] = np.zeros(n, bool)
         clean &= ok
-    clean &= ~_noted_rows(table, {colmap[h] for h, _, _ in spec.columns}, first, n)
+    clean &= ~_noted_rows(table, {colmap[h] for h, _, _ in spec.columns}, start, n)
 
-    # in row order: the clean rows claim their (facility, year), the others go row by row; a
-    # row whose facility id is not repeated anywhere in the sheet cannot meet another's key
+    # in row order: the clean rows claim their (facility, year), the others go row by row. A
+    # clean row can only meet another's key when its facility id is repeated in the block or
+    # its key was claimed before it; the rest claim theirs together, after the loop.
     repeated = pd.Series(fids, dtype=object).duplicated(keep=False).to_numpy()
+    if seen:
+        repeated = repeated | seen.which(fids, years)
     rowwise = np.flatnonzero(~clean | repeated)
     kept = clean.copy()
     strata_of = {p: f"{p[0]}:{p[1]}" for p in set(zip(owns, typs, strict=True))}
     strata = list(map(strata_of.__getitem__, zip(owns, typs, strict=True)))
-    seen: dict[tuple[str, int], int] = {}
     for i in rowwise.tolist():
         if clean[i]:
             key = (fids[i], years[i])
             if key not in seen:
-                seen[key] = first + i + 1
+                seen[key] = start + i + 1
                 ctx.rows_read += 1
                 continue
             kept[i] = False
-        item = _data_row(ctx, first + i, width)
+        item = _data_row(ctx, start + i, width)
         if item is None:
             continue
         row = _facility_row(ctx, spec, *item, seen)
@@ -2028,7 +2248,10 @@ def _facility_kept_columns(
             values[code][i], has[code][i] = value, True
         for code in row[2]:
             broken[code][i] = True
-    ctx.rows_read += int(clean.sum()) - int(clean[rowwise].sum())
+    together = np.flatnonzero(clean & ~repeated)
+    ctx.rows_read += len(together)
+    if not last:
+        seen.claim(fids, years, together, start + 1)
     index = np.flatnonzero(kept)
     keep = kept.tolist()
     groups = (
@@ -2036,58 +2259,7 @@ def _facility_kept_columns(
         np.fromiter(compress(years, keep), np.int64, len(index)),
         np.fromiter(compress(strata, keep), object, len(index)),
     )
-    return _KeptRows(index, groups, values, has, broken)
-
-
-def _facility_sums(
-    spec: _FacilitySpec, kept: _KeptRows, first: int
-) -> tuple[pd.DataFrame | list[dict], set[int]]:
-    """The kept rows summed per group (area, year, stratum): as the per-row path sums them, in
-    row order and rounded to 9 places; an element is held back in a group where one of its
-    cells was rejected."""
-    index, groups, values, has, broken = (
-        kept.index,
-        kept.groups,
-        kept.values,
-        kept.has,
-        kept.broken,
-    )
-    if not len(index):
-        return [], set()
-    gid = np.zeros(len(index), np.int64)
-    for part in groups:
-        codes, uniques = pd.factorize(part)
-        gid = pd.factorize(gid * len(uniques) + codes)[0]
-    count = int(gid.max()) + 1
-    _, first_of = np.unique(gid, return_index=True)  # a row of each group
-    areas, years, strata = (part[first_of] for part in groups)
-    rownums = index + first + 1
-    sizes = np.bincount(gid, minlength=count)
-    rows_text = _row_ranges_per_group(gid, rownums, count)
-    parts: list[tuple[np.ndarray, str, list[float]]] = []
-    for code in values:
-        mask = has[code][index]
-        present = np.bincount(gid[mask], minlength=count) > 0
-        sums = np.bincount(gid[mask], weights=values[code][index][mask], minlength=count)
-        held = np.bincount(gid[broken[code][index]], minlength=count) > 0
-        which = np.flatnonzero(present & ~held)
-        parts.append((which, code, sums[which].tolist()))
-    if spec.count_element:
-        parts.append((np.arange(count), spec.count_element, sizes.astype(np.float64).tolist()))
-    loaded = np.zeros(count, bool)
-    for which, _, _ in parts:
-        loaded[which] = True
-    frame = pd.DataFrame(
-        {
-            "area_code": np.concatenate([areas[w] for w, _, _ in parts]),
-            "year": np.concatenate([years[w] for w, _, _ in parts]),
-            "element": np.concatenate([np.full(len(w), c, dtype=object) for w, c, _ in parts]),
-            "stratum": np.concatenate([strata[w] for w, _, _ in parts]),
-            "value": [round(v, 9) for _, _, s in parts for v in s],
-            "source_rows": np.concatenate([rows_text[w] for w, _, _ in parts]),
-        }
-    )
-    return frame, set(rownums[loaded[gid]].tolist())
+    return _KeptRows(start, index, groups, values, has, broken)
 
 
 RANGES_STEP = 1 << 16  # rows turned into range texts at a time
@@ -2174,6 +2346,139 @@ def _format(name: str, data: bytes) -> str:
     )
 
 
+# ------------------------------------------------------------------- facility, block by block
+#
+# A facility sheet big enough to be read in row blocks is also checked block by block and never
+# held whole: the layout is chosen on the first block, each block's rows go through
+# ``_facility_block`` (the keys claimed so far carried from block to block) and into running
+# totals. What cannot be known before the last block is checked after it: merged cells (applied
+# only by the whole read) and the year counts that choose between layouts. Where either would
+# change anything, and on any error, the file is read whole instead, which then decides.
+
+
+class _BlockRows(Sequence):
+    """A sheet's header rows and one block of its rows (as columns): what the row-by-row checks
+    read while a sheet is parsed block by block. Other rows are gone (IndexError)."""
+
+    def __init__(self, head: list[list[Any]], start: int, columns: list[list[Any]]):
+        self.head = head
+        self.start = start
+        self.columns = columns
+        self.n = len(columns[0]) if columns else 0
+
+    def __len__(self) -> int:
+        return self.start + self.n
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if 0 <= index < len(self.head):
+            return self.head[index]
+        if self.start <= index < self.start + self.n:
+            return [column[index - self.start] for column in self.columns]
+        raise IndexError(index)
+
+
+def _parsed_in_blocks(
+    book: _Workbook,
+    layouts: LayoutSet | Iterable[SourceLayouts],
+    catalog_info: CatalogInfo,
+    current_year: int,
+) -> ParsedFile | None:
+    """The file parsed block by block when its one big sheet is a facility sheet (see above);
+    None when that does not apply, or anything is unusual: the whole read then does it all."""
+    big = [s for s in book.sheet_names if book.in_blocks(book.parts.get(s))]
+    if len(big) != 1:
+        return None
+    sheet, part = big[0], book.parts[big[0]]
+    tail: list[bytes] = []
+    try:
+        blocks = book.blocks(sheet, part, tail, share=False)  # a block at a time: not worth it
+        first = next(blocks)
+        gaps, errors = _cell_notes(book.zip, part if part in book.marked else None)
+        columns: list[list[Any]] = []
+        _add_block(columns, 0, first.top, first.left, first.rows)
+        head = Table(_RowsOfColumns([], columns), sheet, formula_gaps=gaps, error_cells=errors)
+        del columns
+        book._tables[sheet] = head  # the other sheets are read whole, as always
+        if not any(_has_data(t) for t in map(book.table, book.sheet_names) if t is not None):
+            return None
+        cands = _candidates(book.name, "xlsx", book, layouts)
+        cand = _select(book.name, "xlsx", cands)
+        if cand.table is not head or cand.layout.shape != "facility":
+            return None
+        if not _columnar_facility(cand) or cand.layout.header_row > first.top + len(first.rows):
+            return None
+        recount = [c for c in cands if c.table is head and not c.missing and _year_index(c)]
+        typed = {
+            id(c): _typed_counts(_column_cells(head.rows, _year_index(c), c.layout.header_row))  # type: ignore[arg-type]
+            for c in recount
+        }
+
+        def parse(ctx: _Ctx) -> tuple[pd.DataFrame | list[dict], int]:
+            totals = _facility_in_blocks(ctx, first, blocks, recount, typed)
+            if _merged_in_tail(tail[0]):
+                raise _NotInBlocks  # merged cells: the whole read applies them
+            for c in recount:  # the layout chosen on every row's year, not the first block's
+                c.problem, c.covered = None, 0
+                _judge_years(c, _years_of(typed[id(c)]))
+            if _select(book.name, "xlsx", cands) is not cand:
+                raise _NotInBlocks
+            return totals.result()
+
+        return _parsed(cand, "xlsx", None, catalog_info, current_year, book.limits, parse)
+    except Exception:  # noqa: BLE001 - _NotInBlocks, UnreadableFile …: the whole read decides
+        return None
+    finally:
+        book._tables.pop(sheet, None)
+
+
+def _facility_in_blocks(
+    ctx: _Ctx,
+    first: _Block,
+    blocks: Iterator[_Block],
+    recount: list[_Candidate],
+    typed: dict[int, Counter[tuple[type, Any]]],
+) -> _FacilityTotals:
+    """Every block's rows checked and added up (``first``: the block the layout was chosen on,
+    its year cells counted already); the year cells of the other blocks counted into ``typed``
+    for each candidate of ``recount``."""
+    cand = ctx.cand
+    table = cand.table
+    assert table is not None
+    header_row = cand.layout.header_row
+    head = [table.rows[i] for i in range(header_row)]
+    spec = _facility_spec(ctx)
+    totals = _FacilityTotals(spec)
+    seen = _Claimed()
+    colmap = cand.colmap
+    block: _Block | None = first
+    while block is not None:
+        columns = block.columns()
+        skip = max(header_row - block.top, 0)
+        if skip:
+            columns = [column[skip:] for column in columns]
+        start = block.top + skip
+        n = len(columns[0]) if columns else 0
+        if block is not first:
+            for c in recount:
+                idx = _year_index(c)
+                typed[id(c)].update(_typed_counts(columns[idx] if idx < len(columns) else [""] * n))  # type: ignore[operator]
+        del block
+        if n:
+            table.rows = _BlockRows(head, start, columns)
+            cells = {h: columns[i] if i < len(columns) else [""] * n for h, i in colmap.items()}
+            lengths = np.full(n, len(columns), np.int64)
+            totals.add(_facility_block(ctx, spec, cells, lengths, 0, start, seen))
+            del cells
+        del columns
+        block = next(blocks, None)
+    table.rows = head
+    return totals
+
+
 def parse_file(
     name: str,
     data: bytes,
@@ -2204,10 +2509,33 @@ def parse_file(
             raise UnreadableFile(name, "空文件 / empty file")
     else:
         tables = _Workbook(name, data, limits)
+        if columnar and (
+            streamed := _parsed_in_blocks(tables, layouts, catalog_info, current_year)
+        ):
+            return streamed
         sheets = [tables.table(s) for s in tables.sheet_names]
         if not any(_has_data(t) for t in sheets if t is not None):
             raise UnreadableFile(name, "空工作簿 / empty workbook")
     cand = choose_layout(name, fmt, tables, layouts)
+    if cand.layout.shape == "long":
+        parse: Any = _parse_long
+    else:
+        parse = _parse_facility if columnar else _parse_facility_rows
+    return _parsed(cand, fmt, encoding, catalog_info, current_year, limits, parse)
+
+
+def _parsed(
+    cand: _Candidate,
+    fmt: str,
+    encoding: str | None,
+    catalog_info: CatalogInfo,
+    current_year: int,
+    limits: Limits,
+    parse: Any,
+) -> ParsedFile:
+    """The file read by its chosen layout: ``parse(ctx)`` gives the good records and the rows
+    loaded; the checks and flags before and after are the same for every way of reading."""
+    name = cand.name
     if cand.file_year is not None and cand.file_year > current_year:
         raise UnreadableFile(
             name,
@@ -2235,12 +2563,7 @@ def parse_file(
             "、".join(unmapped),
             "未映射的列已忽略 / columns not in the layout were ignored",
         )
-    if cand.layout.shape == "long":
-        records, loaded = _parse_long(ctx)
-    elif columnar:
-        records, loaded = _parse_facility(ctx)
-    else:
-        records, loaded = _parse_facility_rows(ctx)
+    records, loaded = parse(ctx)
     if ctx.rows_read == 0:
         raise UnreadableFile(name, "只有表头，没有数据行 / header only: no data rows")
     good = _good_frame(records)
@@ -2253,7 +2576,7 @@ def parse_file(
         sheet=cand.table.sheet if cand.table else None,
         years=sorted({int(y) for y in good["year"]}) if len(good) else [],
         rows_read=ctx.rows_read,
-        rows_loaded=len(loaded),
+        rows_loaded=loaded if isinstance(loaded, int) else len(loaded),
         good=good,
         rejects=sorted(ctx.rejects, key=lambda r: (r.row or 0, r.field or "")),
         flags=ctx.flags,
