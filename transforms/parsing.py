@@ -738,15 +738,32 @@ class _Workbook:
         self.limits = limits
         self.data = data
         self.zip, self.marked = _check_zip(name, data, limits)
+        self.parts = _sheet_paths(self.zip)
+        big = {p for p in self.parts.values() if self.in_blocks(p)}
         try:
-            self._book: Any = CalamineWorkbook.from_filelike(io.BytesIO(data))
-            self.sheet_names = list(self._book.sheet_names)
+            # calamine opens the workbook and checks its parts but for the sheets, which it
+            # reads when asked: a sheet read in blocks is left out, as calamine's copy of the
+            # whole file is ≈ 2× the file (30 MB for a 4× preset facility workbook)
+            book = CalamineWorkbook.from_filelike(self._without(big) if big else io.BytesIO(data))
+            self.sheet_names = list(book.sheet_names)
         except Exception as e:  # noqa: BLE001 - calamine raises its own error family
             raise UnreadableFile(
                 name, f"XLSX 文件损坏 / corrupt XLSX: {type(e).__name__}: {e}"
             ) from None
-        self.parts = _sheet_paths(self.zip)
+        self._book: Any = None if big else book  # made from the whole file when needed
         self._tables: dict[str, Table] = {}
+
+    def _without(self, sheets: set[str]) -> io.BytesIO:
+        """The workbook with these sheet parts empty (a stored zip of its XML parts)."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out:
+            for member in self._sizes:
+                if member.endswith((".xml", ".rels")):
+                    out.writestr(
+                        member, _EMPTY_SHEET if member in sheets else self.zip.read(member)
+                    )
+        buffer.seek(0)
+        return buffer
 
     def table(self, sheet: str | None) -> Table | None:
         """The named sheet, else the first one (sheet names vary more than headers do)."""

@@ -23,6 +23,7 @@ from healthplan.settings import REPO_ROOT
 from transforms.parsing import DEFAULT_LIMITS, CatalogInfo, UnreadableFile, parse_file
 
 PLANS = REPO_ROOT / "plans"
+SAMPLE_FACILITY = REPO_ROOT / "samples" / "inbox" / "longhu" / "2019" / "resources_2019.xlsx"
 XLSX_FILES = sorted(
     [
         *(REPO_ROOT / "samples" / "inbox").rglob("*.xlsx"),
@@ -353,3 +354,31 @@ def test_blocks_are_added_as_columns():
         ["a", "b", "", "", "y"],
         [1.0, 2.0, "", "", "z"],
     ]
+
+
+def test_a_workbook_with_a_big_sheet_is_opened_without_it(tiny_blocks, monkeypatch):
+    """calamine opens the workbook without the sheets read in blocks (its copy of the whole file
+    is ≈ 2× the file): the same sheet names, and a corrupt workbook part is still named."""
+    from python_calamine import CalamineWorkbook
+
+    data = SAMPLE_FACILITY.read_bytes()
+    book = parsing._Workbook("x.xlsx", data, DEFAULT_LIMITS)
+    assert book._book is None
+    assert book.sheet_names == CalamineWorkbook.from_filelike(io.BytesIO(data)).sheet_names
+    assert book.table(None).rows[1][0] == openpyxl.load_workbook(SAMPLE_FACILITY).active["A2"].value
+
+    src = zipfile.ZipFile(io.BytesIO(data))
+    broken = io.BytesIO()
+    with zipfile.ZipFile(broken, "w") as out:
+        for info in src.infolist():
+            body = src.read(info)
+            if info.filename == "xl/styles.xml":
+                body = body[: len(body) // 2]
+            out.writestr(info.filename, body)
+    messages = []
+    for block_bytes in (512, 64 << 20):
+        monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", block_bytes)
+        with pytest.raises(UnreadableFile) as e:
+            parsing._Workbook("x.xlsx", broken.getvalue(), DEFAULT_LIMITS)
+        messages.append(e.value.reason)
+    assert messages[0] == messages[1] and "corrupt XLSX" in messages[0]
