@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import repeat
+from itertools import islice, repeat
 from typing import Any
 
 import numpy as np
@@ -196,15 +196,16 @@ def _prepare(frame: pd.DataFrame) -> dict[str, list]:
             f"observation frame: {int(bad.sum())} rows without a finite value "
             "(quarantine them before loading)"
         )
-    if len(set(zip(area_code, years, element, strata, strict=True))) < n:
-        keys = pd.DataFrame(dict(zip(KEY, (area_code, years, element, strata), strict=True)))
-        dup = keys.duplicated(KEY, keep=False)
+    keys = pd.DataFrame(dict(zip(KEY, (area_code, years, element, strata), strict=True)))
+    dup = keys.duplicated(KEY, keep=False)  # hashed per column: no tuple and set per row
+    if dup.any():
         examples = keys.loc[dup].drop_duplicates().head(5).to_dict("records")
         raise ValueError(
             f"observation frame has {int(dup.sum())} rows sharing "
             f"{int(keys.loc[dup].drop_duplicates().shape[0])} keys {KEY} "
             f"(quarantine duplicates before loading), e.g. {examples}"
         )
+    del keys, dup
     if "source_rows" in frame:
         rows = frame["source_rows"]
         if not pd.api.types.is_string_dtype(rows):
@@ -293,6 +294,7 @@ def _statements(dialect: str) -> dict[str, sa.TextClause]:
 _SQL = {dialect: _statements(dialect) for dialect in _CURRENT}
 
 # SQLite: every row straight into observation; keys already current are left for the merge
+INSERT_BATCH = 10_000  # rows a statement inserts (SQLite): 55,000 tuples held ≈ 8 MB
 _SQLITE_INSERT = (
     f"INSERT INTO observation ({_OBS_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?)"
     " ON CONFLICT (area_code, year, element, stratum) WHERE valid_to IS NULL DO NOTHING"
@@ -413,9 +415,10 @@ def _insert_new_sqlite(
     n = len(data["year"])
     last_id = conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM observation").scalar()
     stamp = _bound(conn, observation.c.valid_from, loaded_at)
-    rows = list(_rows(data, int(file_id), stamp))
-    inserted = conn.exec_driver_sql(_SQLITE_INSERT, rows).rowcount
-    del rows
+    rows = _rows(data, int(file_id), stamp)
+    inserted = 0
+    while batch := list(islice(rows, INSERT_BATCH)):  # not all the rows as tuples at once
+        inserted += conn.exec_driver_sql(_SQLITE_INSERT, batch).rowcount
     if inserted == n:
         return LoadStats(n, 0, 0)
 

@@ -62,9 +62,14 @@ def test_reload_identical_then_changed(engine):
     pd.testing.assert_frame_equal(observations_as_of(engine, t2 - timedelta(seconds=1)), snapshot)
 
 
-def test_mixed_load_whose_sampled_keys_are_new(engine):
+@pytest.mark.parametrize("batch", [10_000, 4])
+def test_mixed_load_whose_sampled_keys_are_new(engine, batch, monkeypatch):
     # the first, middle and last keys are new, so the load starts on the all-new path and has
-    # to fall back to the merge for the two keys in between that exist already
+    # to fall back to the merge for the two keys in between that exist already (SQLite inserts
+    # a batch of rows a statement: with 4, the existing keys fall in two of three batches)
+    import warehouse.observations as wo
+
+    monkeypatch.setattr(wo, "INSERT_BATCH", batch)
     frame = obs_frame(n_areas=3)  # 12 rows; sampled: 0, 6, 11
     old = frame.loc[[2, 9]].copy()
     first_id, _ = load(engine, old, T0, name="old.csv")
