@@ -889,6 +889,9 @@ def ingest_paths(
         summary.files.append(save_unreadable(engine, r.name, r.messages[0], None, now))
     for result in ingested(engine, candidates, context, now, current_year, workers):
         summary.files.append(result)
+    from warehouse.observations import refresh_statistics
+
+    refresh_statistics(engine, sum(f.inserted for f in summary.files))
     summary.finished_at = datetime.now(UTC)
     return summary
 
@@ -935,6 +938,9 @@ def ingest_flow(paths: list[str]) -> dict:
     """Ingest files and folders into the warehouse; publishes the summary as an artifact."""
     from prefect.artifacts import create_markdown_artifact
 
+    from flows.common import warehouse
+    from warehouse.observations import refresh_statistics
+
     summary = IngestSummary(started_at=datetime.now(UTC))
     candidates, refused = expand_paths([Path(p) for p in paths])
     for r in refused:
@@ -957,6 +963,7 @@ def ingest_flow(paths: list[str]) -> dict:
             summary.files.append(save_unreadable_task(src.name, parsed.reason, src.checksum))
         else:
             summary.files.append(save_task(src, parsed))
+    refresh_statistics(warehouse(), sum(f.inserted for f in summary.files))
     summary.finished_at = datetime.now(UTC)
     create_markdown_artifact(
         key="ingest-summary",

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pandas as pd
 import pytest
 
+from healthplan.settings import REPO_ROOT
 from tests.warehouse.helpers import T0, big_frame, load, obs_frame, sha
 from warehouse.observations import (
     LoadStats,
@@ -180,9 +181,11 @@ def test_postgresql_merge_probes_the_index_whatever_the_statistics(postgres_url)
 
 @pytest.mark.postgres
 def test_postgresql_statistics_follow_growth(postgres_url):
-    """ANALYZE after a load that grows the table by more than half (not after smaller ones)."""
+    """ANALYZE once after loads (an ingest run's) that grew the table by more than half, not
+    after smaller ones, and not file by file."""
     from warehouse.engine import get_engine
     from warehouse.migrate import upgrade
+    from warehouse.observations import refresh_statistics
 
     engine = get_engine(postgres_url)
     upgrade(engine)
@@ -193,9 +196,44 @@ def test_postgresql_statistics_follow_growth(postgres_url):
                 "SELECT reltuples FROM pg_class WHERE oid = 'observation'::regclass"
             ).scalar()
 
-    load(engine, big_frame(1_000), T0, name="a.csv")
-    assert known() == 1_000
+    never = known()
+    _, stats = load(engine, big_frame(1_000), T0, name="a.csv")
+    assert known() == never  # a load alone leaves them
+    assert refresh_statistics(engine, stats.inserted) and known() == 1_000
     _, stats = load(engine, big_frame(1_400), T0 + timedelta(days=1), name="b.csv")
-    assert stats == LoadStats(400, 0, 1_000) and known() == 1_000
-    load(engine, big_frame(2_400), T0 + timedelta(days=2), name="c.csv")
-    assert known() == 2_400
+    assert stats == LoadStats(400, 0, 1_000)
+    assert not refresh_statistics(engine, stats.inserted) and known() == 1_000
+    _, stats = load(engine, big_frame(2_400), T0 + timedelta(days=2), name="c.csv")
+    assert refresh_statistics(engine, stats.inserted) and known() == 2_400
+    assert not refresh_statistics(engine, 0)
+
+
+def test_an_ingest_run_refreshes_the_statistics_once(postgres_url, tmp_path, monkeypatch):
+    import warehouse.observations as wo
+    from flows.ingest import ingest_paths, parse_context
+    from healthplan.definitions import load_catalog
+    from warehouse.engine import get_engine
+    from warehouse.migrate import upgrade
+
+    engine = get_engine(postgres_url)
+    upgrade(engine)
+    calls = []
+    original = wo.refresh_statistics
+    monkeypatch.setattr(wo, "refresh_statistics", lambda b, n: calls.append(n) or original(b, n))
+    plans = REPO_ROOT / "plans"
+    context = parse_context(load_catalog(plans), plans / "sources")
+    summary = ingest_paths(
+        [REPO_ROOT / "samples" / "inbox" / "longhu" / "2019"],
+        engine=engine,
+        context=context,
+        workers=1,
+    )
+    added = sum(f.inserted for f in summary.files)
+    assert calls == [added] and added > 0
+    with engine.connect() as conn:
+        assert (
+            conn.exec_driver_sql(
+                "SELECT reltuples FROM pg_class WHERE oid = 'observation'::regclass"
+            ).scalar()
+            == counts(engine)["observation"]
+        )
