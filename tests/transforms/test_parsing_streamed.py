@@ -9,6 +9,7 @@ import io
 import random
 from datetime import datetime
 
+import numpy as np
 import openpyxl
 import pandas as pd
 import pytest
@@ -160,3 +161,19 @@ def test_a_header_only_sheet_is_unreadable_either_way(real, streams, monkeypatch
 
     whole, blocks = both_ways(workbook(header_only), *real, monkeypatch)
     assert isinstance(whole, str) and whole == blocks
+
+
+def test_claimed_keys_answer_as_a_dict_of_facility_and_year():
+    """The keys claimed so far, carried from block to block: one year or several."""
+    claimed = parsing._Claimed()
+    assert not claimed and claimed.get(("F1", 2019)) is None
+    claimed.claim(["F1", "F2", "F3"], [2019, 2019, 2019], np.array([0, 2]), 10)
+    assert claimed and claimed.get(("F1", 2019)) == 10 and claimed.get(("F3", 2019)) == 12
+    assert ("F2", 2019) not in claimed and ("F1", 2018) not in claimed
+    claimed[("F2", 2018)] = 40
+    mixed = claimed.which(["F1", "F2", "F2", "F9"], [2019, 2018, 2019, 2019])
+    assert mixed.tolist() == [True, True, False, False]
+    assert claimed.which(["F3", "F4"], [2019, 2019]).tolist() == [True, False]
+    claimed.claim(["A", "B"], [2020, 2021], np.array([0, 1]), 50)
+    assert claimed.get(("A", 2020)) == 50 and claimed.get(("B", 2021)) == 51
+    assert claimed.get(("B", 2020)) is None
