@@ -1838,16 +1838,20 @@ def _columns_of(rows: list[list[Any]], first: int, step: int = 8192) -> list[lis
 class _RowsOfColumns(Sequence):
     """A sheet's rows read through its columns once they are taken apart: the row lists are
     about a third of a big sheet's memory, and only the few rows checked one by one are
-    needed as rows again (rebuilt on demand, as lists of the same cells)."""
+    needed as rows again (rebuilt on demand, as lists of the same cells).
 
-    def __init__(self, head: list[list[Any]], columns: list[list[Any]]):
+    ``start``: the row index of the columns' first row, when rows between the head rows and
+    the columns are gone (a sheet checked block by block holds its header and one block)."""
+
+    def __init__(self, head: list[list[Any]], columns: list[list[Any]], start: int | None = None):
         self.head = head
         self.columns = columns
         self.n = len(columns[0]) if columns else 0
         self.width = len(columns)
+        self.start = len(head) if start is None else start
 
     def __len__(self) -> int:
-        return len(self.head) + self.n
+        return self.start + self.n
 
     def data_columns(self, first: int) -> list[list[Any]]:
         """The columns from row index ``first`` on; the rows above become head rows (the
@@ -1858,14 +1862,15 @@ class _RowsOfColumns(Sequence):
             for column in self.columns:
                 del column[:take]
             self.n -= take
-        if len(self.head) != first:
+            self.start = len(self.head)
+        if len(self.head) != first or self.start != first:
             raise ValueError(f"data columns from row {first}: {len(self.head)} head rows")
         return self.columns
 
     def column(self, index: int, start: int) -> list[Any]:
         """Column ``index``'s cells from row index ``start`` on (None past a row's end)."""
         head = [r[index] if index < len(r) else None for r in self.head[start:]]
-        skip = max(start - len(self.head), 0)
+        skip = max(start - self.start, 0)
         if index >= self.width:
             return head + [None] * max(self.n - skip, 0)
         return head + self.columns[index][skip:]
@@ -1874,18 +1879,18 @@ class _RowsOfColumns(Sequence):
         if index < len(self.head):
             self.head[index][col] = value
         else:
-            self.columns[col][index - len(self.head)] = value
+            self.columns[col][index - self.start] = value
 
     def __getitem__(self, index: Any) -> Any:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:
             index += len(self)
-        if index < len(self.head):
+        if 0 <= index < len(self.head):
             return self.head[index]
-        if not len(self.head) <= index < len(self):
-            raise IndexError(index)
-        i = index - len(self.head)
+        if not self.start <= index < len(self):
+            raise IndexError(index)  # past the end, or a row no longer held
+        i = index - self.start
         return [column[i] for column in self.columns]
 
 
@@ -2373,31 +2378,6 @@ def _format(name: str, data: bytes) -> str:
 # change anything, and on any error, the file is read whole instead, which then decides.
 
 
-class _BlockRows(Sequence):
-    """A sheet's header rows and one block of its rows (as columns): what the row-by-row checks
-    read while a sheet is parsed block by block. Other rows are gone (IndexError)."""
-
-    def __init__(self, head: list[list[Any]], start: int, columns: list[list[Any]]):
-        self.head = head
-        self.start = start
-        self.columns = columns
-        self.n = len(columns[0]) if columns else 0
-
-    def __len__(self) -> int:
-        return self.start + self.n
-
-    def __getitem__(self, index: Any) -> Any:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        if index < 0:
-            index += len(self)
-        if 0 <= index < len(self.head):
-            return self.head[index]
-        if self.start <= index < self.start + self.n:
-            return [column[index - self.start] for column in self.columns]
-        raise IndexError(index)
-
-
 def _parsed_in_blocks(
     book: _Workbook,
     layouts: LayoutSet | Iterable[SourceLayouts],
@@ -2485,7 +2465,7 @@ def _facility_in_blocks(
                 typed[id(c)].update(_typed_counts(columns[idx] if idx < len(columns) else [""] * n))  # type: ignore[operator]
         del block
         if n:
-            table.rows = _BlockRows(head, start, columns)
+            table.rows = _RowsOfColumns(head, columns, start)
             cells = {h: columns[i] if i < len(columns) else [""] * n for h, i in colmap.items()}
             lengths = np.full(n, len(columns), np.int64)
             totals.add(_facility_block(ctx, spec, cells, lengths, 0, start, seen))

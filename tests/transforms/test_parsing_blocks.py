@@ -342,6 +342,11 @@ def test_column_table_gives_columns_cells_and_writes():
     assert len(view) == 4 and view[0] == ["h1", "h2"] and view[3] == ["c", 3.0]
     parsing._set_cell(view, 0, 1, "H2")
     assert parsing._column_cells(view, 1, 0) == ["H2", 1.0, 2.0, 3.0]
+    # the header and one block further down (block by block): the rows between are gone
+    block = parsing._RowsOfColumns([["h1", "h2"]], [["x", "y"], [7.0, 8.0]], start=10)
+    assert len(block) == 12 and block[0] == ["h1", "h2"] and block[11] == ["y", 8.0]
+    with pytest.raises(IndexError):
+        block[5]
 
 
 def test_blocks_are_added_as_columns():
