@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -143,6 +144,22 @@ def parsed_or_unreadable(
         return e
     except Exception as e:  # noqa: BLE001 - one odd file must not stop the others
         return UnreadableFile(name, f"解析出错 / parse error: {type(e).__name__}: {str(e)[:300]}")
+
+
+def unguarded_script_hint() -> str:
+    """What to check when a worker process died as it started, if this process runs a script file:
+    each worker runs that script again on start, so a top-level call of a flow runs in every
+    worker unless it sits under ``if __name__ == "__main__":`` (Python's rule for process pools)."""
+    main = sys.modules.get("__main__")
+    script = getattr(main, "__file__", None)
+    if main is None or getattr(main, "__spec__", None) is not None or not script:
+        return ""
+    name = Path(script).name
+    return (
+        f'；若由脚本 {name} 直接调用，请把调用放在 `if __name__ == "__main__":` 之下 / if the '
+        f"script {name} calls the flows at its top level, put the call under "
+        '`if __name__ == "__main__":`'
+    )
 
 
 _WORKER_CONTEXT: tuple[Any, Any] | None = None

@@ -17,6 +17,7 @@ import stat
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
@@ -685,12 +686,15 @@ def parsed_in_turn(
         try:
             out = ahead.parsing.result()
         except Exception as e:  # noqa: BLE001 - parsed here instead
+            from flows.common import unguarded_script_hint
+
             log.warning(
                 "工作进程解析失败，改在主进程解析 / parsing in a worker failed, parsing here: "
-                "%s: %s: %s",
+                "%s: %s: %s%s",
                 ahead.src.name,
                 type(e).__name__,
                 e,
+                unguarded_script_hint() if isinstance(e, BrokenProcessPool) else "",
             )
         else:
             return UnreadableFile(*out) if isinstance(out, tuple) else out

@@ -830,9 +830,11 @@ class RenderPool:
         try:
             return future.result()
         except BrokenProcessPool:
+            from flows.common import unguarded_script_hint
+
             raise ReportError(
                 f"报告 {stem} 未生成：渲染子进程意外退出（内存不足？）/ report {stem} not rendered: "
-                "its worker process ended unexpectedly (out of memory?)"
+                f"its worker process ended unexpectedly (out of memory?){unguarded_script_hint()}"
             ) from None
 
     def close(self) -> None:

@@ -713,6 +713,49 @@ def test_an_error_in_a_worker_is_the_error_the_parent_would_raise(env, tmp_path)
         pool.close()
 
 
+UNGUARDED = """
+import pickle, sys
+sys.path.insert(0, {repo!r})
+from flows.report import RenderPool, ReportError
+with open({pickled!r}, "rb") as fh:
+    a = pickle.load(fh)
+pool = RenderPool(1, {url!r}, {out!r})
+try:
+    pool.render(a, stem="unguarded")
+except ReportError as e:
+    print("ReportError:", e)
+finally:
+    pool.close()
+"""
+
+
+@pytest.mark.integration
+def test_a_script_without_a_main_guard_is_told_why_its_worker_died(env, tmp_path):
+    """Each worker runs a script file again as it starts: a top-level call of the flows then
+    kills the worker, and the message says what to change instead of guessing at memory."""
+    import pickle
+    import sys
+
+    from healthplan.settings import REPO_ROOT, get_settings
+
+    pickled = tmp_path / "a.pkl"
+    pickled.write_bytes(pickle.dumps(demo_assessment(env["file_id"])))
+    script = tmp_path / "nightly_by_hand.py"
+    script.write_text(
+        UNGUARDED.format(repo=str(REPO_ROOT), pickled=str(pickled), out=str(tmp_path / "out"),
+                         url=get_settings().effective_database_url),
+        encoding="utf-8",
+    )  # fmt: skip
+    run = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=240, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    said = run.stdout.strip()
+    assert said.startswith("ReportError: 报告 unguarded 未生成"), said
+    assert "nightly_by_hand.py" in said and 'if __name__ == "__main__":' in said
+    assert not (tmp_path / "out" / "unguarded.pdf").exists()
+
+
 @pytest.mark.integration
 def test_report_flow_renders_in_processes_what_one_process_renders(env, prefect_harness, tmp_path):
     from flows.evaluate import assess
