@@ -307,6 +307,79 @@ def ingest(args: dict) -> dict:
     }
 
 
+# ------------------------------------------------------------------------------ reading alone
+
+
+def cells_of(path: str) -> tuple[int, int]:
+    """A file's rows of cells by the plain readers, nothing checked: python-calamine for a
+    workbook (every sheet), the ``csv`` module over the decoded text — the floor under any parse
+    of these files. Returns (rows, cells)."""
+    import csv
+    import io
+
+    data = Path(path).read_bytes()
+    if path.endswith((".xlsx", ".xls", ".xlsm")):
+        from python_calamine import CalamineWorkbook
+
+        book = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        sheets = [book.get_sheet_by_name(n).to_python() for n in book.sheet_names]
+    else:
+        for encoding in ("utf-8-sig", "gb18030"):
+            try:
+                text = data.decode(encoding)
+                break
+            except UnicodeDecodeError:
+                continue
+        sheets = [list(csv.reader(io.StringIO(text, newline="")))]
+    return sum(len(s) for s in sheets), sum(len(r) for s in sheets for r in s)
+
+
+@phase
+def reading_alone(args: dict) -> dict:
+    """Every file of the inbox turned into rows of cells by the plain readers (``cells_of``),
+    in one process and in a pool of ``workers`` processes (largest file first, the way ingest
+    hands them out), best of ``runs``: what reading the files costs before any check, load or
+    formula — the part of files → indicators no pipeline over XLSX can go below."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    paths = sorted((p for p in Path(args["inbox"]).rglob("*") if p.is_file()),
+                   key=lambda p: p.stat().st_size, reverse=True)  # fmt: skip
+    names = [str(p) for p in paths]
+    runs, workers = int(args.get("runs", 3)), int(args.get("workers", 2))
+    one: list[float] = []
+    by_format: dict[str, float] = {}
+    for _ in range(runs):
+        t = time.perf_counter()
+        counts = []
+        for name in names:
+            t0 = time.perf_counter()
+            counts.append(cells_of(name))
+            fmt = "xlsx" if name.endswith(".xlsx") else "csv"
+            by_format[fmt] = by_format.get(fmt, 0.0) + time.perf_counter() - t0
+        one.append(time.perf_counter() - t)
+    parallel: list[float] = []
+    mp = multiprocessing.get_context("forkserver")
+    mp.set_forkserver_preload(["python_calamine"])
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp) as pool:
+        list(pool.map(cells_of, names[-workers:]))  # workers started and warm before the clock
+        for _ in range(runs):
+            t = time.perf_counter()
+            list(pool.map(cells_of, names, chunksize=1))
+            parallel.append(time.perf_counter() - t)
+    return {
+        "files": len(names),
+        "rows": sum(r for r, _ in counts),
+        "cells": sum(c for _, c in counts),
+        "workers": workers,
+        "seconds": {
+            "one process": min(one),
+            "parallel": min(parallel),
+            **{f"one process {k}": v / runs for k, v in by_format.items()},
+        },
+    }
+
+
 # ------------------------------------------------------------------------------ raw driver
 
 
