@@ -7,6 +7,7 @@ others as long as the warehouse holds the same observations for that moment.
 
 from __future__ import annotations
 
+import ctypes
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
@@ -37,10 +38,16 @@ OBSERVATION_COLUMNS = ["area_code", "year", "element", "stratum", "value", "sour
 
 def load_observations(engine: Engine, plan_id: str, as_of: datetime | None) -> pd.DataFrame:
     """The plan's observations as of ``as_of``: its formulas' elements in its areas, only the
-    columns the flows use (OBSERVATION_COLUMNS)."""
+    columns the flows use (OBSERVATION_COLUMNS), year and source_file_id as int32 (the frame
+    is kept for the night's other steps)."""
     areas = [a.code for a in catalog().areas(plan_id)]
     return observations_as_of(
-        engine, as_of, elements=plan_elements(plan_id), areas=areas, columns=OBSERVATION_COLUMNS
+        engine,
+        as_of,
+        elements=plan_elements(plan_id),
+        areas=areas,
+        columns=OBSERVATION_COLUMNS,
+        narrow=True,
     )
 
 
@@ -68,6 +75,7 @@ def observations_and_values(
     def load_and_compute() -> tuple[pd.DataFrame, pd.DataFrame]:
         observations = load_observations(engine, plan_id, as_of)
         values = compute_values(plan_id, observations)
+        freed_memory_returned()  # the computation's own arrays are gone: kept frames stay
         # a load committed while reading: keep the result only under the state it came from
         if observation_state(engine, as_of) != key[-1]:
             raise _Changed((observations, values))
@@ -75,6 +83,25 @@ def observations_and_values(
 
     observations, values = _RECENT.get(key, load_and_compute)
     return observations.copy(deep=False), values.copy(deep=False)
+
+
+def freed_memory_returned() -> bool:
+    """Whether the C allocator gave the memory freed so far back to the system (glibc only).
+
+    glibc keeps what a computation freed between the blocks still in use, for later arrays;
+    an evaluation goes on to make mostly small Python objects, which do not reuse it, so most
+    of it stayed resident (Guilin at 4× the preset: ≈ 11 MB, ≈ 4 MB at the evaluation's peak)."""
+    trim = _malloc_trim()
+    return bool(trim(0)) if trim is not None else False
+
+
+@lru_cache(maxsize=1)
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none."""
+    try:
+        return ctypes.CDLL(None).malloc_trim
+    except (AttributeError, OSError, TypeError):  # no such function, or no C library to ask
+        return None
 
 
 def forget_values() -> None:

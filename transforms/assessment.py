@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from healthplan.definitions import UNIT_LEVELS, Area, Indicator, Plan, Target
@@ -62,16 +63,18 @@ class ValueLookup:
     ``years``: hold only those years' values (an assessment reads two of the plan's years; a
     key and value held for every one took ≈ 30 MB for Guilin at 4× the preset). The values
     are held per (number, year, stratum), by area: a tuple key per value took ≈ 5 MB more.
+    The frame is read a few thousand rows at a time, not copied: the copies of its rows in
+    those years (≈ 7 MB for Guilin at 4× the preset) stayed resident while the rows were made.
     """
 
     def __init__(self, values: pd.DataFrame, years: Iterable[int] | None = None):
         self._v: dict[tuple[int, int, str], dict[str, float]] = {}
-        if years is not None and not values.empty:
-            values = values[values["year"].isin(list(years))]
-        if not values.empty:
-            for n, a, y, s, v in values[
-                ["number", "area_code", "year", "stratum", "value"]
-            ].itertuples(index=False):
+        if values.empty:
+            return
+        columns = [values[c].to_numpy() for c in ("number", "area_code", "year", "stratum")]
+        columns.append(values["value"].to_numpy())
+        for part in _positions(values, years):
+            for n, a, y, s, v in zip(*(c[part].tolist() for c in columns), strict=True):
                 if v is not None and not (isinstance(v, float) and math.isnan(v)):
                     key = (int(n), int(y), str(s or ""))
                     by_area = self._v.get(key)
@@ -92,6 +95,20 @@ class ValueLookup:
                 if n == number and s == stratum and area in by_area
             )
         )
+
+
+# Rows of the value frame turned into Python values at a time by ValueLookup.
+LOOKUP_CHUNK = 8_192
+
+
+def _positions(values: pd.DataFrame, years: Iterable[int] | None) -> Iterator[np.ndarray]:
+    """The positions of the rows in ``years`` (every row when None), LOOKUP_CHUNK at a time."""
+    if years is None:
+        rows = np.arange(len(values))
+    else:
+        rows = np.flatnonzero(values["year"].isin(list(years)).to_numpy())
+    for start in range(0, len(rows), LOOKUP_CHUNK):
+        yield rows[start : start + LOOKUP_CHUNK]
 
 
 def assess_plan(

@@ -10,6 +10,7 @@ to 9 decimals before they meet a threshold, so a value that is on a boundary in 
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 from collections.abc import Mapping
@@ -121,6 +122,18 @@ def _eps(*values: float) -> float:
 def _round(x: float | None) -> float | None:
     """Round to 9 decimals (and turn -0.0 into 0.0) so float noise cannot cross a threshold."""
     return None if x is None else round(x, _DECIMALS) + 0.0
+
+
+def _tau(tau_raw: float | None) -> float | None:
+    """τ rounded, as ``_round``, one object per value: a plan's areas judged at one stage share
+    a few values of τ (Guilin's 35,000 rows at 4× the preset held ≈ 1 MB of equal floats)."""
+    return None if tau_raw is None else _rounded_tau(tau_raw)
+
+
+@functools.lru_cache(maxsize=256)
+def _rounded_tau(tau_raw: float) -> float:
+    # equal arguments round alike (0.0 and -0.0 both to 0.0): keyed by value is exact
+    return round(tau_raw, _DECIMALS) + 0.0
 
 
 @dataclass(frozen=True)
@@ -308,7 +321,7 @@ def judge(
         raise ValueError(f"observed year {tc} is before baseline year {t0}")
 
     tau_raw = (tc - t0) / (target.year - t0) if t0 is not None and tc is not None else None
-    tau = _round(tau_raw)
+    tau = _tau(tau_raw)
     warnings: list[str] = []
     if tau is not None and stage == "mid" and tau >= 1:
         warnings.append(W_MID_AT_TARGET_YEAR)
@@ -416,7 +429,7 @@ def _judge_numeric(
 ) -> Judgement:
     """Steps 1–3 for one numeric target (also used for each stratum of a split target)."""
     x_star = _resolve_target(target, x0)
-    tau = _round(tau_raw)
+    tau = _tau(tau_raw)
     if xc is None or x_star is None:
         if xc is not None:  # relative target with neither baseline nor fallback value
             warnings.append(W_RELATIVE_NO_BASELINE)
@@ -525,7 +538,7 @@ def _judge_split(
         xc = _as_value((observed_strata or {}).get(name), f"observed_strata[{name!r}]")
         parts[name] = _judge_numeric(sub, t0, x0, tc, xc, tau_raw, direction, stage, thresholds, [])
 
-    tau = _round(tau_raw)
+    tau = _tau(tau_raw)
     if all(part.met is None for part in parts.values()):
         return Judgement(
             met=None,

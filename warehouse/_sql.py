@@ -141,8 +141,50 @@ def insert_rows(
     if not n:
         return 0
     with collector_paused():
-        _insert_rows(conn, table, columns, constants, n)
+        batches = _driver_batches(conn, table, columns, constants, n)
+        _insert_batches(conn, table, [*columns, *constants], batches)
     return n
+
+
+def insert_parts(conn: Connection, table: sa.Table, parts: Iterable[dict[str, list]]) -> int:
+    """Insert rows handed over a part at a time, each part column lists of the same columns,
+    as ``insert_rows`` stores them, in one statement (PostgreSQL: one COPY); returns the row
+    count. A part is let go of before the next one is asked for, so the caller can make its
+    parts small (wide rows, such as evaluations) without a statement per part."""
+    parts = iter(parts)
+    first = next(parts, None)
+    if first is None:
+        return 0
+    names = list(first)
+    sent = [0]
+    batches = _parts_batches(conn, table, names, [first], parts, sent)
+    del first  # the batches' to hold, and to let go of
+    with collector_paused():
+        _insert_batches(conn, table, names, batches)
+    return sent[0]
+
+
+def _parts_batches(
+    conn: Connection,
+    table: sa.Table,
+    names: list[str],
+    first: list[dict],
+    rest: Iterator[dict],
+    sent: list[int],
+) -> Iterator[list[tuple]]:
+    """The driver's rows of each part in turn (the one in ``first``, then the ``rest``), the
+    rows counted in ``sent``."""
+    part = first.pop()
+    while part is not None:
+        if list(part) != names:
+            raise ValueError(f"{table.name}: a part of columns {list(part)}, not {names}")
+        n = len(next(iter(part.values()))) if part else 0
+        sent[0] += n
+        batches = _driver_batches(conn, table, part, {}, n)
+        del part  # held by its batches until they are sent
+        yield from batches
+        del batches
+        part = next(rest, None)
 
 
 # Rows converted for the driver and sent at a time when writing: bounds what is held as Python
@@ -183,15 +225,11 @@ def _plain_values(values: list | np.ndarray) -> list:
     raise TypeError(f"cannot store a numpy array of {values.dtype} as plain values")
 
 
-def _insert_rows(
-    conn: Connection,
-    table: sa.Table,
-    columns: dict[str, list | np.ndarray],
-    constants: dict[str, Any],
-    n: int,
+def _insert_batches(
+    conn: Connection, table: sa.Table, names: list[str], batches: Iterator[list[tuple]]
 ) -> None:
-    listed = ", ".join([*columns, *constants])
-    batches = _driver_batches(conn, table, columns, constants, n)
+    """Send the driver's rows of columns ``names``, a batch at a time, by the bulk path."""
+    listed = ", ".join(names)
     if conn.dialect.name == "postgresql":
         stage = f"_{table.name}_stage"
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {stage}")
@@ -201,13 +239,15 @@ def _insert_rows(
             for batch in batches:
                 for row in batch:
                     copy.write_row(row)
+                del batch  # not kept while the next batch is made
         conn.exec_driver_sql(f"INSERT INTO {table.name} ({listed}) SELECT {listed} FROM {stage}")
         conn.exec_driver_sql(f"DROP TABLE {stage}")
     else:
-        marks = ", ".join("?" * (len(columns) + len(constants)))
+        marks = ", ".join("?" * len(names))
         sql = f"INSERT INTO {table.name} ({listed}) VALUES ({marks})"
         for batch in batches:
             conn.exec_driver_sql(sql, batch)
+            del batch  # not kept while the next batch is made
 
 
 # Rows fetched at a time when reading a big result: bounds what is held as Python row objects

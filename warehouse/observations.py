@@ -567,6 +567,19 @@ def _asof_columns(columns: Iterable[str] | None) -> list[str]:
     return [c for c in ASOF_COLUMNS if c in wanted]
 
 
+# The whole numbers as 4 bytes a row instead of 8, for callers that hold a plan's observations
+# for long (years, file ids and revisions all fit: Guilin at 4× the preset, ≈ 4 MB less).
+_NARROW_DTYPES = {"year": "int32", "source_file_id": "int32", "revision": "int32"}
+
+
+def _asof_dtypes(read: list[str], narrow: bool) -> dict[str, str]:
+    """The dtype of each column read (``narrow``: whole numbers as int32)."""
+    dtypes = {c: _ASOF_DTYPES[c] for c in read if c in _ASOF_DTYPES}
+    if narrow:
+        dtypes.update((c, t) for c, t in _NARROW_DTYPES.items() if c in dtypes)
+    return dtypes
+
+
 def observations_as_of(
     bind: Engine | Connection,
     as_of: datetime | None = None,
@@ -575,6 +588,7 @@ def observations_as_of(
     areas: Iterable[str] | None = None,
     years: Iterable[int] | None = None,
     columns: Iterable[str] | None = None,
+    narrow: bool = False,
 ) -> pd.DataFrame:
     """What the warehouse held at ``as_of`` (None = now), one row per key.
 
@@ -582,15 +596,13 @@ def observations_as_of(
     and repeated texts (codes, elements, strata, times) are held once. ``columns`` (a subset
     of ASOF_COLUMNS, kept in that order) reads only those: a caller that never looks at
     ``source_rows``, a long text unique to each row, needs far less memory (Guilin at 4× the
-    preset: ≈ 120 MB less).
+    preset: ≈ 120 MB less). ``narrow``: year, source_file_id and revision as int32, not int64.
     """
     names = _asof_columns(columns)
     read = [c for c in ASOF_COLUMNS if c in names or c in KEY]  # the order needs the key
     with connect(bind) as conn:
         stmt = _visible(conn, read, as_of, elements, areas, years)
-        frame = read_frame(
-            conn, stmt, read, {c: _ASOF_DTYPES[c] for c in read if c in _ASOF_DTYPES}
-        )
+        frame = read_frame(conn, stmt, read, _asof_dtypes(read, narrow))
     return frame if read == names else frame[names]
 
 

@@ -54,8 +54,9 @@ def loads(monkeypatch) -> list[tuple]:
 
 
 def uncached(engine, plan_id: str, as_of):
-    """The plan's observations read in full (every column), narrowed to the flows' columns
-    afterwards, and the values computed from them."""
+    """The plan's observations read in full (every column, int64 numbers), narrowed to the
+    flows' columns and int32 years and file ids afterwards, and the values computed from the
+    full-width numbers."""
     from flows.common import catalog
     from flows.compute import OBSERVATION_COLUMNS, compute_values, plan_elements
     from warehouse.observations import observations_as_of
@@ -63,7 +64,8 @@ def uncached(engine, plan_id: str, as_of):
     areas = [a.code for a in catalog().areas(plan_id)]
     obs = observations_as_of(engine, as_of, elements=plan_elements(plan_id), areas=areas)
     obs = obs[OBSERVATION_COLUMNS]
-    return obs, compute_values(plan_id, obs)
+    values = compute_values(plan_id, obs)
+    return obs.astype({"year": "int32", "source_file_id": "int32"}), values
 
 
 def revise_one_value(engine, at: datetime) -> dict:

@@ -24,3 +24,18 @@ def test_value_lookup_series_oldest_first():
     assert list(series) == [2015, 2016, 2017, 2018]
     assert series == {y: lookup.get(1, "T1", y) for y in series}
     assert lookup.series(1, "nowhere") == {} and lookup.get(2, "T1", 2015) is None
+
+
+def test_value_lookup_read_a_few_rows_at_a_time_holds_every_value(monkeypatch):
+    from transforms import assessment
+
+    monkeypatch.setattr(assessment, "LOOKUP_CHUNK", 2)
+    values = _values()
+    values.loc[values.index[1], "value"] = float("nan")
+    lookup = ValueLookup(values, years={2015, 2018})
+    held = 0
+    for r in values.itertuples():
+        wanted = r.year in (2015, 2018) and r.value == r.value
+        assert lookup.get(r.number, r.area_code, r.year, r.stratum) == (r.value if wanted else None)
+        held += wanted
+    assert held > 2 * assessment.LOOKUP_CHUNK

@@ -660,3 +660,10 @@ def test_is_met_validation(args, message):
 def test_thresholds_validation(kwargs):
     with pytest.raises(ValueError, match="Thresholds"):
         Thresholds(**kwargs)
+
+
+def test_judgements_of_one_stage_share_their_tau():
+    first, second = jd(60.0), jd(90.0, baseline=(2015, 20.0))
+    assert first.tau == 0.6 and first.tau is second.tau
+    assert js({"rural": 36.0, "urban": 61.0}).tau is first.tau
+    assert jd(60.0, year=2016).tau == 0.2 and jd(60.0, year=2015).tau == 0.0

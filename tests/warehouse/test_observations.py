@@ -306,3 +306,18 @@ def test_as_of_filters(engine):
     assert set(observations_as_of(engine, elements=["pop"])["element"]) == {"pop"}
     assert len(observations_as_of(engine, areas="110100", years=[2020])) == 2
     assert observations_as_of(engine, elements=[]).empty
+
+
+def test_narrow_read_holds_whole_numbers_as_int32_and_the_same_rows(engine):
+    load(engine, obs_frame(), T0)
+    revised = obs_frame().assign(value=lambda f: f["value"] + 1).head(3)
+    load(engine, revised, T0 + timedelta(days=1), name="b.csv")
+    for moment in (None, T0 + timedelta(hours=1)):
+        wide = observations_as_of(engine, moment)
+        narrow = observations_as_of(engine, moment, narrow=True)
+        whole = ["year", "source_file_id", "revision"]
+        assert narrow[whole].dtypes.tolist() == ["int32"] * 3
+        assert wide[whole].dtypes.tolist() == ["int64"] * 3
+        pd.testing.assert_frame_equal(narrow, wide.astype(dict.fromkeys(whole, "int32")))
+    some = observations_as_of(engine, columns=["value", "year"], narrow=True)
+    assert some.dtypes.tolist() == ["int32", "float64"]
