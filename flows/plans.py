@@ -8,7 +8,14 @@ from pathlib import Path
 import yaml
 from pydantic import ValidationError
 
-from healthplan.definitions import AreaSet, DefinitionError, ElementCatalog, Plan, load_catalog
+from healthplan.definitions import (
+    AreaSet,
+    DefinitionError,
+    ElementCatalog,
+    Plan,
+    load_catalog,
+    yaml_data,
+)
 from healthplan.settings import console as make_console
 from healthplan.settings import get_settings
 
@@ -29,7 +36,7 @@ def _read(path: Path) -> tuple[object | None, list[str]]:
     if not path.exists():
         return None, [f"{path}: 文件不存在 / file not found"]
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")), []
+        return yaml_data(path.read_text(encoding="utf-8")), []
     except yaml.YAMLError as e:
         return None, [f"{path}: YAML 格式错误 / not valid YAML: {e}"]
     except UnicodeDecodeError:

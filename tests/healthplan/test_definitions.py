@@ -109,3 +109,17 @@ def test_masked_url_hides_every_password_form():
     assert "pw" not in masked_url("postgresql://:pw@host/db")
     assert "p@ss" not in masked_url("failed: postgresql://u:p@ss@host/db (refused)")
     assert masked_url("sqlite:///data/warehouse.sqlite") == "sqlite:///data/warehouse.sqlite"
+
+
+def test_yaml_is_read_as_the_safe_loader_reads_it_and_errors_show_the_line():
+    import yaml
+
+    from healthplan.definitions import yaml_data
+
+    text = "a: [1, 2.5, 'x']\nb: {c: null, d: 2020-01-01}\ne: |\n  多行\n  文本\n"
+    assert yaml_data(text) == yaml.safe_load(text)
+    with pytest.raises(yaml.YAMLError) as raised:
+        yaml_data("a: [1, 2\nb: 3")
+    assert "b: 3" in str(raised.value) and "^" in str(raised.value)  # the Python loader's snippet
+    with pytest.raises(yaml.constructor.ConstructorError):
+        yaml_data("!!python/object/apply:os.system ['true']")
