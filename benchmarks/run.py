@@ -518,13 +518,14 @@ def tables(results: dict) -> str:
             "| Prefect import s | Prefect start-up s (first empty flow) | empty flow s | full run s "
             "| no-change run s | no-change ÷ full | no-change work ÷ full run's work (empty flow "
             "taken off both) | the no-change work without Prefect: ingest (read + hash every file, "
-            "look up checksums) s · fingerprint s |"
+            "look up checksums) s · fingerprint s | peak MB: largest process · all processes |"
         )
-        add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        add("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |")
         add(f"| {sec['import prefect']:.1f} | {sec['prefect start-up (first empty flow)']:.1f} | "
             f"{sec['empty flow']:.2f} | {sec['full run']:.1f} | {sec['no-change run']:.2f} | "
             f"{sec['no-change run'] / sec['full run']:.1%} | {nochange_share(n):.1%} | "
-            f"{parts['ingest (nothing new)']:.2f} · {parts['fingerprint + previous run']:.2f} |")  # fmt: skip
+            f"{parts['ingest (nothing new)']:.2f} · {parts['fingerprint + previous run']:.2f} | "
+            f"{n['run']['peak_mb']:,.0f} · {tree_mb(n['run']):,.0f} |")  # fmt: skip
         add("")
     rep = results.get("reports")
     if rep:
