@@ -12,14 +12,16 @@ all raises ``UnreadableFile`` with the file name and the reason.
 from __future__ import annotations
 
 import codecs
+import copy
 import csv
 import io
+import itertools
 import math
 import operator
 import re
 import unicodedata
 import zipfile
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -53,7 +55,10 @@ GROUP_NOT_LOADED = "；本组合计未入库 / the group's total was not loaded"
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
 _CODE = re.compile(r"[0-9A-Za-z]+")
+_YEAR_SUFFIX = re.compile(r"年度?$")
+_FOUR_DIGITS = re.compile(r"\d{4}")
 _FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
+_ERROR_TYPE = re.compile(rb't="e"')
 _CELL_REF = re.compile(r"([A-Z]+)(\d+)")
 
 
@@ -228,6 +233,10 @@ def parse_number(raw: Any) -> tuple[float, str, int] | None:
     if raw is None:
         return None
     kind = type(raw)
+    if kind is str and raw.isascii():  # '12' or '3.50', most text cells: what follows gives
+        whole, _, fraction = raw.partition(".")
+        if whole.isdigit() and (not fraction or fraction.isdigit()):
+            return float(raw), "", len(fraction)
     if kind is float or kind is int:
         if not math.isfinite(raw):
             raise CellError("数值无效（无穷或非数）/ not a finite number")
@@ -279,8 +288,8 @@ def _parse_year(raw: Any) -> int:
         year = int(raw)
     else:
         s = _text(raw).replace(" ", "")
-        s = re.sub(r"年度?$", "", s)
-        if not re.fullmatch(r"\d{4}", s):
+        s = _YEAR_SUFFIX.sub("", s)
+        if not _FOUR_DIGITS.fullmatch(s):
             raise CellError("年份无法解析 / not a year")
         year = int(s)
     if not 1900 <= year <= 2999:
@@ -432,13 +441,23 @@ def _read_csv(name: str, data: bytes, limits: Limits) -> tuple[Table, str]:
 def _may_hold_notes(xml: bytes) -> bool:
     """Whether sheet XML may hold a formula or an error cell: false means ``_cell_notes`` would
     find none (a formula tag needs '<f' or ':f'; most chunks of a sheet hold no 'f' at all)."""
-    return b't="e"' in xml or (b"f" in xml and (b"<f" in xml or b":f" in xml))
+    # the regex finds 't="e"' faster than `in` does: '"', '=' and 't' are everywhere in XML
+    return _ERROR_TYPE.search(xml) is not None or (b"f" in xml and (b"<f" in xml or b":f" in xml))
 
 
 def _check_zip(name: str, data: bytes, limits: Limits) -> tuple[zipfile.ZipFile, set[str]]:
     """Open the XLSX zip after checking its declared and actual sizes (zip bombs); also the
     members that may hold formulas or error cells (the same pass, so that ``_cell_notes``
     decompresses only those once more)."""
+    zf, infos = _zip_directory(name, data, limits)
+    return zf, _expand_members(name, zf, infos, limits)[1]
+
+
+def _zip_directory(
+    name: str, data: bytes, limits: Limits
+) -> tuple[zipfile.ZipFile, list[zipfile.ZipInfo]]:
+    """The XLSX zip and its members, after the checks of what its directory declares: member
+    count, sizes and compression ratios (zip bombs), and a workbook part."""
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
         infos = zf.infolist()
@@ -473,8 +492,16 @@ def _check_zip(name: str, data: bytes, limits: Limits) -> tuple[zipfile.ZipFile,
             name,
             "不是 XLSX 工作簿（缺少 xl/workbook.xml）/ not an XLSX workbook (no xl/workbook.xml)",
         )
-    # Declared sizes can lie: decompress once with a running bound (zipfile checks each CRC).
-    actual = 0
+    return zf, infos
+
+
+def _expand_members(
+    name: str, zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], limits: Limits, actual: int = 0
+) -> tuple[int, set[str]]:
+    """The members decompressed once, as declared sizes can lie: the bytes so far (``actual``:
+    those of members before) against the bound, each CRC checked by zipfile; also the members
+    that may hold formulas or error cells."""
+    mb = limits.max_uncompressed_bytes / 2**20
     marked: set[str] = set()
     try:
         for i in infos:
@@ -495,7 +522,44 @@ def _check_zip(name: str, data: bytes, limits: Limits) -> tuple[zipfile.ZipFile,
                     tail = chunk[-8:]
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, NotImplementedError) as e:
         raise UnreadableFile(name, f"XLSX 文件损坏 / corrupt XLSX: {e}") from None
-    return zf, marked
+    return actual, marked
+
+
+_CHECK_FAILED = "XLSX 文件检查未通过 / the XLSX check failed"  # replaced by what _check_zip says
+
+
+class _MemberCheck:
+    """A member's part of the zip check (``_expand_members``) done by the read that needs its
+    bytes anyway: a big sheet read in row blocks is decompressed once, not twice. A stream of
+    the member whose reads count the bytes against the bound and look for formula and error
+    marks; zipfile checks the CRC on the read that reaches the end. What it finds is the
+    workbook's (``_Workbook.check_rest`` names any failure)."""
+
+    def __init__(self, book: _Workbook, member: str, stream: Any):
+        self.book = book
+        self.member = member
+        self.stream = stream
+        self.size = 0
+        self.tail = b""
+
+    def read(self, n: int = -1) -> bytes:
+        chunk = self.stream.read(n)
+        book = self.book
+        if self.member not in book.unchecked:  # done (or redone) by check_rest meanwhile
+            return chunk
+        self.size += len(chunk)
+        if book.expanded + self.size > book.limits.max_uncompressed_bytes:
+            book.failed = True
+            raise UnreadableFile(book.name, _CHECK_FAILED)  # check_rest says what failed
+        if self.member not in book.marked and (
+            _may_hold_notes(chunk) or _may_hold_notes(self.tail + chunk[:8])
+        ):
+            book.marked.add(self.member)
+        self.tail = (self.tail + chunk[-8:])[-8:]
+        if not chunk or n is None or n < 0:  # the end, and zipfile has checked the CRC
+            del book.unchecked[self.member]
+            book.expanded += self.size
+        return chunk
 
 
 def _sheet_paths(zf: zipfile.ZipFile) -> dict[str, str]:
@@ -614,7 +678,9 @@ class _SheetXml:
     def _read(self) -> bytes:
         return self.stream.read(min(self.block_bytes, 1 << 20))
 
-    def blocks(self) -> Iterable[bytes]:
+    def blocks(self) -> Iterable[tuple[bytes, bytes | memoryview, bytes]]:
+        """Each block as the pieces of its document: the part's head, rows, and close; the rows
+        may be a view of the buffer, valid until the next block is asked for."""
         buf = bytearray()
         while not (m := _SHEET_DATA_OPEN.search(buf)):
             chunk = self._read()
@@ -633,8 +699,8 @@ class _SheetXml:
         while True:
             end = buf.find(data_end, max(searched - len(data_end), 0))
             if end >= 0:
-                body = bytes(buf[:end])
-                self.tail = bytes(buf[end:]) + self.stream.read()
+                body = bytes(memoryview(buf)[:end])
+                self.tail = bytes(memoryview(buf)[end:]) + self.stream.read()
                 if body.strip():
                     yield self._document(head, body, close, first)
                 return
@@ -643,7 +709,9 @@ class _SheetXml:
                 cut = buf.rfind(row_end)
                 if cut >= 0:
                     cut += len(row_end)
-                    yield self._document(head, bytes(buf[:cut]), close, first)
+                    body = memoryview(buf)[:cut]  # the rows in place, not copied …
+                    yield self._document(head, body, close, first)
+                    body.release()  # … and let go before they leave the buffer
                     first = False
                     del buf[:cut]
                     searched = 0
@@ -654,10 +722,12 @@ class _SheetXml:
             buf += chunk
 
     @staticmethod
-    def _document(head: bytes, body: bytes, close: bytes, first: bool) -> bytes:
+    def _document(
+        head: bytes, body: bytes | memoryview, close: bytes, first: bool
+    ) -> tuple[bytes, bytes | memoryview, bytes]:
         if not first and not _ROW_WITH_NUMBER.match(body):
             raise _NotInBlocks  # a block's rows must say where they are
-        return head + body + close
+        return head, body, close
 
 
 def _cells_may_be_shared(document: bytes) -> bool:
@@ -737,9 +807,33 @@ class _Workbook:
         self.name = name
         self.limits = limits
         self.data = data
-        self.zip, self.marked = _check_zip(name, data, limits)
-        self.parts = _sheet_paths(self.zip)
-        big = {p for p in self.parts.values() if self.in_blocks(p)}
+        # the zip check (see _check_zip), but for the sheets read in row blocks: their part of
+        # it goes with their first read (_MemberCheck), and check_rest sees that it is done
+        # before anything read from the file is given out
+        self.unchecked: dict[str, zipfile.ZipInfo] = {}
+        self.failed = False
+        self.zip, infos = _zip_directory(name, data, limits)
+        self._sizes = {i.filename: i.file_size for i in infos}
+        later = {
+            member
+            for member in self._sizes
+            if member not in ("xl/workbook.xml", "xl/_rels/workbook.xml.rels")
+            and self.in_blocks(member)
+        }
+        if len(self._sizes) < len(infos):  # a name twice: every member checked now
+            later = set()
+        try:
+            first = [i for i in infos if i.filename not in later]
+            self.expanded, self.marked = _expand_members(name, self.zip, first, limits)
+            self.parts = _sheet_paths(self.zip)
+            big = {p for p in self.parts.values() if self.in_blocks(p)}
+            rest = [i for i in infos if i.filename in later - big]
+            self.expanded, marked = _expand_members(name, self.zip, rest, limits, self.expanded)
+        except Exception:
+            _check_zip(name, data, limits)  # the whole check, in order, names what it meets first
+            raise
+        self.marked |= marked
+        self.unchecked = {i.filename: i for i in infos if i.filename in later & big}
         try:
             # calamine opens the workbook and checks its parts but for the sheets, which it
             # reads when asked: a sheet read in blocks is left out, as calamine's copy of the
@@ -747,11 +841,31 @@ class _Workbook:
             book = CalamineWorkbook.from_filelike(self._without(big) if big else io.BytesIO(data))
             self.sheet_names = list(book.sheet_names)
         except Exception as e:  # noqa: BLE001 - calamine raises its own error family
+            self.check_rest()
             raise UnreadableFile(
                 name, f"XLSX 文件损坏 / corrupt XLSX: {type(e).__name__}: {e}"
             ) from None
         self._book: Any = None if big else book  # made from the whole file when needed
         self._tables: dict[str, Table] = {}
+
+    def check_rest(self) -> None:
+        """The zip check of the members it was left to (``_MemberCheck``) done, where their read
+        stopped short or has not happened; on any failure, the whole check in order raises what
+        it would have raised when the file was opened."""
+        if not self.unchecked and not self.failed:
+            return
+        try:
+            if self.failed:
+                raise UnreadableFile(self.name, _CHECK_FAILED)
+            infos = list(self.unchecked.values())
+            self.expanded, marked = _expand_members(
+                self.name, self.zip, infos, self.limits, self.expanded
+            )
+        except Exception:
+            _check_zip(self.name, self.data, self.limits)
+            raise
+        self.marked |= marked
+        self.unchecked.clear()
 
     def _without(self, sheets: set[str]) -> io.BytesIO:
         """The workbook with these sheet parts empty (a stored zip of its XML parts)."""
@@ -773,6 +887,7 @@ class _Workbook:
         if name not in self._tables:
             part = self.parts.get(name)
             rows, merged = self._rows_in_blocks(name, part) or self._rows_whole(name)
+            self.check_rest()  # the marks are known once every member is checked
             gaps, errors = _cell_notes(self.zip, part if part in self.marked else None)
             self._tables[name] = Table(
                 rows, name, formula_gaps=gaps, error_cells=errors, merged=merged
@@ -781,6 +896,7 @@ class _Workbook:
 
     def _rows_whole(self, name: str) -> tuple[list[list[Any]], list[tuple[int, int, int, int]]]:
         """The sheet's rows from A1 and its merged ranges, calamine reading the whole sheet."""
+        self.check_rest()  # calamine reads the sheet's part itself
         try:
             # get_sheet_by_name parses the whole sheet each call: once, for cells and merges
             if self._book is None:  # let go while a sheet was read in blocks
@@ -805,10 +921,6 @@ class _Workbook:
             and sizes.get("xl/sharedStrings.xml", 0) <= MAX_BLOCK_SHARED_STRINGS
         )
 
-    @property
-    def _sizes(self) -> dict[str, int]:
-        return {i.filename: i.file_size for i in self.zip.infolist()}
-
     def blocks(
         self, name: str, part: str, tail: list[bytes], share: bool = True
     ) -> Iterator[_Block]:
@@ -828,14 +940,17 @@ class _Workbook:
         self._book = None  # calamine's copy of the workbook: ≈ 2× the file, not needed here
         n = 0  # rows so far
         with self.zip.open(part) as stream:
-            xml = _SheetXml(stream, ROW_BLOCK_BYTES)
+            source = _MemberCheck(self, part, stream) if part in self.unchecked else stream
+            xml = _SheetXml(source, ROW_BLOCK_BYTES)
             for document in xml.blocks():
                 buffer = io.BytesIO()
                 with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out:
                     for member, content in others.items():
                         out.writestr(member, content)
-                    out.writestr(part, document)
-                shared = share and _cells_may_be_shared(document)
+                    with out.open(part, "w") as sheet_part:  # the pieces, not joined first
+                        for piece in document:
+                            sheet_part.write(piece)
+                shared = share and _cells_may_be_shared(b"".join(document))
                 del document
                 buffer.seek(0)
                 sheet = CalamineWorkbook.from_filelike(buffer).get_sheet_by_name(name)
@@ -1172,6 +1287,15 @@ class _Ctx:
     flags: list[Reject] = field(default_factory=list)
     rows_read: int = 0
     maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the file's field columns, looked up once (they are read on every row)
+    year_header: str | None = field(init=False, default=None)  # None: the year is the file's
+    area_header: str | None = field(init=False, default=None)
+    name_header: str | None = field(init=False, default=None)
+    headers: list[str] = field(init=False, default_factory=list)  # the mapped ones, in order
+    # a facility field's result per distinct text, for the blocks after (see _facility_block)
+    field_results: dict[str, dict[str, Any]] = field(init=False, default_factory=dict)
+    last_index: int = field(init=False, default=-1)  # of the mapped columns
+    cells_of: Any = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         lay = self.cand.layout
@@ -1180,6 +1304,23 @@ class _Ctx:
         flags = {normalize_header(k): v for k, v in DEFAULT_FLAG_MAP.items()}
         flags.update(self.maps.get("flag", {}))
         self.maps["flag"] = flags
+        year_col = lay.field_column("year")
+        if year_col and year_col[0] in self.cand.colmap:
+            self.year_header = year_col[0]
+        area_col, name_col = lay.field_column("area_code"), lay.field_column("area_name")
+        self.area_header = area_col[0] if area_col else None
+        self.name_header = name_col[0] if name_col else None
+        colmap = self.cand.colmap
+        self.headers = list(colmap)
+        self.last_index = max(colmap.values(), default=-1)
+        # a row's mapped cells at once, where the row reaches every mapped column
+        self.cells_of = operator.itemgetter(*colmap.values()) if len(colmap) > 1 else None
+
+    def scratch(self) -> _Ctx:
+        """A context of the same file whose rejects and flags go nowhere that counts."""
+        scratch = copy.copy(self)  # the maps and columns as they are: only read
+        scratch.rejects, scratch.flags, scratch.rows_read = [], [], 0
+        return scratch
 
     def reject(self, row: int | None, field: str | None, value: Any, reason: str) -> None:
         self.rejects.append(Reject(self.name, row, field, shorten(value), reason))
@@ -1204,8 +1345,7 @@ def _area(ctx: _Ctx, raw: Any, rownum: int, header: str) -> str | None:
 
 def _year(ctx: _Ctx, cells: dict[str, Any], rownum: int) -> int | None:
     lay = ctx.cand.layout
-    year_col = lay.field_column("year")
-    header = year_col[0] if year_col and year_col[0] in ctx.cand.colmap else None
+    header = ctx.year_header
     if header is None:
         return ctx.cand.file_year
     raw = cells[header]
@@ -1306,7 +1446,8 @@ def _data_row(ctx: _Ctx, index: int, width: int) -> tuple[int, dict[str, Any]] |
     """One sheet row (0-based index) as (row number, {header: raw cell}), counted as read; None
     for a blank or note row, and for a CSV row of the wrong width (rejected here)."""
     row = ctx.cand.table.rows[index]  # type: ignore[union-attr]
-    filled = [c for c in row if not _is_blank(c)]
+    # not _is_blank, inline: this runs for every cell of every row
+    filled = [c for c in row if c is not None and not (isinstance(c, str) and not c.strip())]
     if not filled:
         return None
     if (
@@ -1315,20 +1456,37 @@ def _data_row(ctx: _Ctx, index: int, width: int) -> tuple[int, dict[str, Any]] |
         and _text(filled[0]).startswith(NOTE_PREFIXES)
     ):
         return None
-    cells = {h: (row[i] if i < len(row) else None) for h, i in ctx.cand.colmap.items()}
-    if all(_is_blank(v) for v in cells.values()):
+    if ctx.cells_of is not None and len(row) > ctx.last_index:
+        cells = dict(zip(ctx.headers, ctx.cells_of(row), strict=True))
+    else:
+        cells = {h: (row[i] if i < len(row) else None) for h, i in ctx.cand.colmap.items()}
+    if not any(
+        v is not None and not (isinstance(v, str) and not v.strip()) for v in cells.values()
+    ):
         return None
     rownum = index + 1
-    if width and _bad_width(ctx, rownum, row, width):
+    if width and not (len(row) == width > ctx.last_index) and _bad_width(ctx, rownum, row, width):
         ctx.rows_read += 1
         return None
     limit = ctx.limits.max_cell_chars
-    for h, v in cells.items():
-        if isinstance(v, str) and len(v) > limit:
-            cells[h] = v[:limit]
-            ctx.flag(rownum, h, v, f"单元格超过 {limit} 字符，已截断 / cell over {limit} chars cut")
+    if not (width and _all_shorter(cells.values(), limit)):
+        for h, v in cells.items():
+            if isinstance(v, str) and len(v) > limit:
+                cells[h] = v[:limit]
+                ctx.flag(
+                    rownum, h, v, f"单元格超过 {limit} 字符，已截断 / cell over {limit} chars cut"
+                )
     ctx.rows_read += 1
     return rownum, cells
+
+
+def _all_shorter(cells: Iterable[Any], limit: int) -> bool:
+    """Whether no cell is longer than ``limit``: a CSV row's cells are all text, measured in one
+    go; False when a cell has no length (it is then looked at one by one)."""
+    try:
+        return max(map(len, cells), default=0) <= limit
+    except TypeError:
+        return False
 
 
 def _header_width(table: Table, header_row: int) -> int:
@@ -1430,14 +1588,13 @@ def _set_cell(rows: Sequence[list[Any]], index: int, col: int, value: Any) -> No
         rows[index][col] = value
 
 
-def _is_total_row(cells: dict[str, Any], layout: Layout) -> bool:
+def _is_total_row(ctx: _Ctx, cells: dict[str, Any]) -> bool:
     """A 合计 row without an area code: its parts are in the file, so it is skipped."""
-    area = layout.field_column("area_code")
-    code = _text(cells.get(area[0])) if area else ""
+    code = _text(cells.get(ctx.area_header)) if ctx.area_header is not None else ""
     if code:
         return code.startswith(TOTAL_WORDS)
-    name_col = layout.field_column("area_name")
-    return bool(name_col) and _text(cells.get(name_col[0])).startswith(TOTAL_WORDS)
+    name = ctx.name_header
+    return name is not None and _text(cells.get(name)).startswith(TOTAL_WORDS)
 
 
 def _gap(ctx: _Ctx, rownum: int, header: str, suffix: str = "") -> bool:
@@ -1494,14 +1651,23 @@ def _element_columns(ctx: _Ctx) -> list[tuple[str, Column, DataElement]]:
     return out
 
 
-def _parse_long(ctx: _Ctx) -> tuple[list[dict], set[int]]:
-    lay = ctx.cand.layout
-    area_header = lay.field_column("area_code")[0]  # type: ignore[index]
+def _parse_long(ctx: _Ctx) -> tuple[dict[str, Any], set[int]]:
+    """One value per area row and element column; parent areas checked against their parts."""
+    table = ctx.cand.table
+    assert table is not None
+    area_header = ctx.area_header
+    assert area_header is not None
     columns = _element_columns(ctx)
     seen: dict[tuple[str, int], int] = {}
-    records: list[dict] = []
+    values = _LongValues(columns)
+    add_row, add_column = values.row_at.append, values.column_at.append
+    add_value, add_precision, add_raw = (
+        values.value.append,
+        values.precision.append,
+        values.raw.append,
+    )
     for rownum, cells in _data_rows(ctx):
-        if _is_total_row(cells, lay):
+        if _is_total_row(ctx, cells):
             ctx.flag(
                 rownum,
                 area_header,
@@ -1526,66 +1692,120 @@ def _parse_long(ctx: _Ctx) -> tuple[list[dict], set[int]]:
             )
             continue
         seen[(code, year)] = rownum
-        for header, col, element in columns:
-            if _gap(ctx, rownum, header):
+        noted = table.formula_gaps or table.error_cells or table.merged_values
+        row_at = len(values.rows)
+        values.rows.append((code, year, rownum))
+        for at, (header, col, element) in enumerate(columns):
+            if noted and _gap(ctx, rownum, header):
                 continue
-            checked = _value(ctx, cells[header], col, element, rownum, header)
-            if checked is None:
-                continue
-            records.append(
-                {
-                    "area_code": code,
-                    "year": year,
-                    "element": element.code,
-                    "stratum": col.stratum or "",
-                    "value": checked[0],
-                    "row": rownum,
-                    "precision": checked[1],
-                    "header": header,
-                    "raw": cells[header],
-                }
-            )
-    records = _check_totals(ctx, records)
-    return records, {r["row"] for r in records}
+            raw = cells[header]
+            checked = _value(ctx, raw, col, element, rownum, header)
+            if checked is not None:
+                add_row(row_at)
+                add_column(at)
+                add_value(checked[0])
+                add_precision(checked[1])
+                add_raw(raw)
+    kept = _check_totals(ctx, values)
+    return values.good(kept), {values.rows[values.row_at[i]][2] for i in kept}
 
 
-def _check_totals(ctx: _Ctx, records: list[dict]) -> list[dict]:
-    """A parent area's count must equal its sub-areas' sum; a mismatch rejects the parent value."""
-    parents = ctx.info.areas
+class _LongValues:
+    """A long file's values as they are read, as lists of plain values (not a dict or tuple per
+    value): each one's row (``rows``: area, year, row number), element column, value, precision
+    and raw cell."""
+
+    def __init__(self, columns: list[tuple[str, Column, DataElement]]) -> None:
+        self.columns = columns
+        self.kinds = [(element.code, col.stratum or "") for _, col, element in columns]
+        self.rows: list[tuple[str, int, int]] = []
+        self.row_at: list[int] = []
+        self.column_at: list[int] = []
+        self.value: list[float] = []
+        self.precision: list[float] = []
+        self.raw: list[Any] = []
+
+    def key(self, i: int) -> tuple[str, int, str, str]:
+        """Value i's (area, year, element, stratum)."""
+        row, kind = self.rows[self.row_at[i]], self.kinds[self.column_at[i]]
+        return row[0], row[1], kind[0], kind[1]
+
+    def good(self, kept: list[int]) -> dict[str, Any]:
+        """The kept values as GOOD_COLUMNS (source_rows: the value's row number)."""
+        rows = list(map(self.rows.__getitem__, map(self.row_at.__getitem__, kept)))
+        kinds = list(map(self.kinds.__getitem__, map(self.column_at.__getitem__, kept)))
+        return {
+            "area_code": [r[0] for r in rows],
+            "year": np.array([r[1] for r in rows], np.int64),
+            "element": [k[0] for k in kinds],
+            "stratum": [k[1] for k in kinds],
+            "value": np.array(list(map(self.value.__getitem__, kept)), np.float64),
+            "source_rows": [str(r[2]) for r in rows],
+        }
+
+
+def _runs(items: list[int]) -> Iterator[tuple[int, int]]:
+    """(start, end) of each run of equal items."""
+    lo = 0
+    for hi in range(1, len(items) + 1):
+        if hi == len(items) or items[hi] != items[lo]:
+            yield lo, hi
+            lo = hi
+
+
+def _check_totals(ctx: _Ctx, values: _LongValues) -> list[int]:
+    """A parent area's count must equal its sub-areas' sum; a mismatch rejects the parent value.
+    The values kept, as positions."""
+    parents, elements = ctx.info.areas, ctx.info.elements
+    additive = [
+        (known := elements.get(element.code)) is not None and known.kind in ADDITIVE_KINDS
+        for _, _, element in values.columns
+    ]
+    n = len(values.value)
+    # only a parent's value can be a total: the others need no key
+    has_parts = set(parents.values())
+    rows, row_at, column_at = values.rows, values.row_at, values.column_at
+    present = {values.key(i): i for i in range(n) if rows[row_at[i]][0] in has_parts}
+    kids: dict[tuple, list[int]] = {}
+    if present:
+        kinds = values.kinds
+        for lo, hi in _runs(row_at):  # a row's values, one after another
+            code, year, _ = rows[row_at[lo]]
+            parent = parents.get(code)
+            if parent is None:
+                continue
+            for i in range(lo, hi):
+                at = column_at[i]
+                if additive[at]:
+                    key = (parent, year, *kinds[at])
+                    if key in present:
+                        kids.setdefault(key, []).append(i)
+    if not kids:
+        return list(range(n))
     children_total = ctx.info.children_count()
-    present = {(r["area_code"], r["year"], r["element"], r["stratum"]): r for r in records}
-    kids: dict[tuple, list[dict]] = {}
-    for r in records:
-        parent = parents.get(r["area_code"])
-        if parent is None:
-            continue
-        el = ctx.info.elements.get(r["element"])
-        if el is None or el.kind not in ADDITIVE_KINDS:
-            continue
-        key = (parent, r["year"], r["element"], r["stratum"])
-        if key in present:
-            kids.setdefault(key, []).append(r)
+    value, precision = values.value, values.precision
     dropped = set()
     for key, parts in kids.items():
-        total = present[key]
-        s = sum(p["value"] for p in parts)
-        tol = 0.5 * (total["precision"] + sum(p["precision"] for p in parts))
-        tol += 1e-9 * max(abs(total["value"]), 1.0)
-        diff = s - total["value"]
+        at = present[key]
+        total = value[at]
+        s = sum(value[p] for p in parts)
+        tol = 0.5 * (precision[at] + sum(precision[p] for p in parts))
+        tol += 1e-9 * max(abs(total), 1.0)
+        diff = s - total
         complete = len(parts) >= children_total.get(key[0], 0)
         if (complete and abs(diff) > tol) or (not complete and diff > tol):
-            rows = compact_rows(p["row"] for p in parts)
+            shown = compact_rows(rows[row_at[p]][2] for p in parts)
             how = "" if complete else "（部分下级 / some sub-areas）"
             ctx.reject(
-                total["row"],
-                total["header"],
-                total["raw"],
-                f"与下级地区合计不符{how}：下级合计 {s:g}（第 {rows} 行），本级 {total['value']:g}，"
-                f"本级数未入库 / sum of sub-areas {s:g} (rows {rows}) differs from the total "
-                f"{total['value']:g}; total not loaded",
+                rows[row_at[at]][2],
+                values.columns[column_at[at]][0],
+                values.raw[at],
+                f"与下级地区合计不符{how}：下级合计 {s:g}（第 {shown} 行），本级 {total:g}，"
+                f"本级数未入库 / sum of sub-areas {s:g} (rows {shown}) differs from the total "
+                f"{total:g}; total not loaded",
             )
-            dropped.add(id(total))
-    return [r for r in records if id(r) not in dropped]
+            dropped.add(at)
+    return [i for i in range(n) if i not in dropped]
 
 
 def _mapped(ctx: _Ctx, what: str, raw: Any, rownum: int, header: str) -> str | None:
@@ -1775,13 +1995,39 @@ def _clean_result(scratch: _Ctx, fn: Any, *args: Any) -> Any:
     return out
 
 
+# cell types whose values equal no value of another type (unlike 1 == 1.0 == True)
+_NEVER_EQUAL_ACROSS_TYPES = frozenset({str, type(None), datetime, date, time, timedelta})
+
+
+def _first_positions(keys: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
+    """Which distinct key each key is (numbered in order of first appearance), and the first of
+    each: one dict look-up per key, the numbers given out by the dict itself."""
+    position: defaultdict[Any, int] = defaultdict(itertools.count().__next__)
+    codes = np.fromiter(map(position.__getitem__, keys), np.intp, len(keys))
+    return codes, list(position)
+
+
 class _Cells:
     """One column's cells and the set of their types: most columns hold one type (text or
     numbers), and then no cell needs looking at one by one to know its type."""
 
-    def __init__(self, cells: Sequence[Any]):
+    def __init__(self, cells: Sequence[Any], few: bool = False):
+        """``few``: the column holds few distinct cells (codes, 是/否): they are found first,
+        and where no two of them can be equal across types, their types are the column's."""
         self.cells = cells
-        self.types = set(map(type, cells))
+        self._distinct: list[Any] | None = None  # one cell of each kind, in order of first …
+        self._codes: np.ndarray | None = None  # … and which of them each cell is
+        self._longest: int | None = None
+        if not few:
+            self.types = set(map(type, cells))
+            return
+        codes, distinct = _first_positions(cells)
+        self.types = set(map(type, distinct))
+        if not self.types <= _NEVER_EQUAL_ACROSS_TYPES:  # 1.0 may stand for True: look at all
+            self.types = set(map(type, cells))
+            if len(self.types) > 1:  # then (type, value) tells cells apart (see coded)
+                return
+        self._codes, self._distinct = codes, distinct
 
     def of_type(self, kind: type) -> np.ndarray:
         """Which cells are of exactly this type."""
@@ -1791,34 +2037,53 @@ class _Cells:
             return np.zeros(len(self.cells), bool)
         return np.fromiter(map(operator.is_, map(type, self.cells), repeat(kind)), bool)
 
+    def _keys(self) -> Sequence[Any]:
+        """What tells cells apart: the value where the column holds one type, else (type,
+        value), as 1.0 == True."""
+        if len(self.types) == 1:
+            return self.cells
+        return list(zip(map(type, self.cells), self.cells, strict=True))
+
+    def coded(self) -> tuple[np.ndarray, list[Any]]:
+        """(which distinct cell each cell is, one cell of each kind): the first of equal cells
+        stands for them all, as a set keeps it."""
+        if self._codes is None:
+            self._codes, distinct = _first_positions(self._keys())
+            self._distinct = distinct if len(self.types) == 1 else [k[1] for k in distinct]
+        return self._codes, self._distinct  # type: ignore[return-value]
+
     def per_distinct(self, fn: Any) -> list[Any]:
         """fn of every cell, called once per distinct cell (1.0 and True are told apart)."""
-        if len(self.types) == 1:  # one type: the value is the key
-            table = {v: fn(v) for v in set(self.cells)}
-            return list(map(table.__getitem__, self.cells))
-        keys = list(zip(map(type, self.cells), self.cells, strict=True))
-        table = {k: fn(k[1]) for k in set(keys)}
-        return list(map(table.__getitem__, keys))
+        codes, distinct = self.coded()
+        results = list(map(fn, distinct))
+        return list(map(results.__getitem__, codes.tolist()))
 
-    def long_text(self, limit: int) -> np.ndarray:
-        """Which cells are text longer than the cell limit (cut and flagged per row)."""
-        out = np.zeros(len(self.cells), bool)
+    def long_text(self, limit: int) -> np.ndarray | None:
+        """Which cells are text longer than the cell limit (cut and flagged per row); None when
+        none is."""
         if str not in self.types:
-            return out
+            return None
+        if self._codes is not None:  # a few distinct cells: their lengths tell
+            codes, distinct = self.coded()
+            long = [type(v) is str and len(v) > limit for v in distinct]
+            return np.array(long, bool)[codes] if any(long) else None
         is_text = self.of_type(str)
         texts = self.cells if len(self.types) == 1 else list(compress(self.cells, is_text))
-        if max(map(len, texts), default=0) > limit:
-            out[is_text] = np.fromiter(map(len, texts), np.int64, len(texts)) > limit
+        if self._longest is None:
+            self._longest = max(map(len, texts), default=0)
+        if self._longest <= limit:
+            return None
+        out = np.zeros(len(self.cells), bool)
+        out[is_text] = np.fromiter(map(len, texts), np.int64, len(texts)) > limit
         return out
 
     def texts(self, limit: int) -> list[str]:
         """Every cell as ``_text`` gives it, after the cut at the cell limit."""
-        if (
-            self.types == {str}
-            and max(map(len, self.cells), default=0) <= limit
-            and all(map(str.isascii, self.cells))
-        ):
-            return list(map(str.strip, self.cells))  # what _text does to short ASCII text
+        if self.types == {str}:
+            if self._longest is None:
+                self._longest = max(map(len, self.cells), default=0)
+            if self._longest <= limit and all(map(str.isascii, self.cells)):
+                return list(map(str.strip, self.cells))  # what _text does to short ASCII text
         return [_text(v[:limit] if type(v) is str else v) for v in self.cells]
 
 
@@ -1894,8 +2159,9 @@ class _RowsOfColumns(Sequence):
         return [column[i] for column in self.columns]
 
 
-def _is_not(results: list[Any], what: Any) -> np.ndarray:
-    return np.fromiter(map(operator.is_not, results, repeat(what)), bool, len(results))
+def _bad_results(results: list[Any]) -> np.ndarray:
+    """Which results of a field's distinct cells keep their rows out of the columnar sums."""
+    return np.array([r is _NOT_CLEAN or r is None for r in results], bool)
 
 
 def _number_column(
@@ -1905,12 +2171,14 @@ def _number_column(
     floats checked as arrays, blanks hold nothing, any other cell by ``_value`` itself."""
     cells = column.cells
     n = len(cells)
-    values = np.zeros(n)
-    has = np.zeros(n, bool)
-    clean = np.ones(n, bool)
+    only_floats = column.types == {float}
+    if not only_floats:
+        values = np.zeros(n)
+        has = np.zeros(n, bool)
+        clean = np.ones(n, bool)
     is_float = column.of_type(float)
     if float in column.types:
-        floats = cells if column.types == {float} else compress(cells, is_float)
+        floats = cells if only_floats else compress(cells, is_float)
         raw = np.fromiter(floats, np.float64)
         ok = np.isfinite(raw)
         if col.percent or element.unit in ("%", "％"):
@@ -1927,6 +2195,8 @@ def _number_column(
             ok &= ~(value < element.min)
         if element.max is not None and not unit:
             ok &= ~(value > element.max)
+        if only_floats:  # every cell a float: nothing else to look at
+            return value, ok, ok.copy()
         values[is_float] = value
         has[is_float] = ok
         clean[is_float] = ok
@@ -1952,12 +2222,12 @@ def _flag_result(scratch: _Ctx, raw: Any) -> tuple[bool, bool, float]:
 
 
 def _flag_column(scratch: _Ctx, column: _Cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A 是/否 column as (values, has a value, clean)."""
-    results = column.per_distinct(lambda raw: _flag_result(scratch, raw))
-    n = len(results)
-    clean = np.fromiter(map(operator.itemgetter(0), results), bool, n)
-    has = np.fromiter(map(operator.itemgetter(1), results), bool, n)
-    values = np.fromiter(map(operator.itemgetter(2), results), np.float64, n)
+    """A 是/否 column as (values, has a value, clean): each distinct cell read once."""
+    codes, distinct = column.coded()
+    results = [_flag_result(scratch, raw) for raw in distinct]
+    clean = np.array([r[0] for r in results], bool)[codes]
+    has = np.array([r[1] for r in results], bool)[codes]
+    values = np.array([r[2] for r in results], np.float64)[codes]
     return values, has, clean
 
 
@@ -1998,18 +2268,17 @@ class _FacilityTotals:
         self.sizes = np.concatenate([self.sizes, np.zeros(cap - len(self.sizes), np.int64)])
         self.cap = cap
 
+    def group(self, key: tuple[str, int, str]) -> int:
+        """The id of a group (area, year, stratum), a new one for a group not seen before."""
+        return self.ids.setdefault(key, len(self.ids))
+
     def add(self, block: _KeptRows) -> None:
         """A block's kept rows (``block.index``) with their groups and cells, in row order."""
         index = block.index
         if not len(index):
             return
-        ids = self.ids
-        gid = np.fromiter(
-            (ids.setdefault(key, len(ids)) for key in zip(*block.groups, strict=True)),
-            np.int64,
-            len(index),
-        )
-        self._grow(len(ids))
+        gid = block.groups
+        self._grow(len(self.ids))
         self.sizes += np.bincount(gid, minlength=self.cap)
         for code in self.sums:
             mask = block.has[code][index]
@@ -2019,8 +2288,8 @@ class _FacilityTotals:
         self.row_groups.append(gid.astype(np.int32))
         self.row_numbers.append((index + block.start + 1).astype(np.int32))
 
-    def result(self) -> tuple[pd.DataFrame | list[dict], int]:
-        """The good values (GOOD_COLUMNS) and how many rows went into them."""
+    def result(self) -> tuple[dict[str, Any] | list[dict], int]:
+        """The good values (GOOD_COLUMNS, as columns) and how many rows went into them."""
         count = len(self.ids)
         if not count:
             return [], 0
@@ -2035,23 +2304,31 @@ class _FacilityTotals:
         parts: list[tuple[np.ndarray, str, list[float]]] = []
         for code, sums in self.sums.items():
             which = np.flatnonzero(self.present[code][:count] & ~self.held[code][:count])
-            parts.append((which, code, sums[which].tolist()))
+            parts.append((which, code, _rounded(sums[which])))
         if self.spec.count_element:
-            parts.append((np.arange(count), self.spec.count_element, sizes.astype(float).tolist()))
+            parts.append((np.arange(count), self.spec.count_element, _rounded(sizes.astype(float))))
         loaded = np.zeros(count, bool)
         for which, _, _ in parts:
             loaded[which] = True
-        frame = pd.DataFrame(
-            {
-                "area_code": np.concatenate([areas[w] for w, _, _ in parts]),
-                "year": np.concatenate([years[w] for w, _, _ in parts]),
-                "element": np.concatenate([np.full(len(w), c, dtype=object) for w, c, _ in parts]),
-                "stratum": np.concatenate([strata[w] for w, _, _ in parts]),
-                "value": [round(v, 9) for _, _, s in parts for v in s],
-                "source_rows": np.concatenate([rows_text[w] for w, _, _ in parts]),
-            }
-        )
-        return frame, int(sizes[loaded].sum())
+        columns = {
+            "area_code": np.concatenate([areas[w] for w, _, _ in parts]),
+            "year": np.concatenate([years[w] for w, _, _ in parts]),
+            "element": np.concatenate([np.full(len(w), c, dtype=object) for w, c, _ in parts]),
+            "stratum": np.concatenate([strata[w] for w, _, _ in parts]),
+            "value": np.array([x for _, _, s in parts for x in s], np.float64),
+            "source_rows": np.concatenate([rows_text[w] for w, _, _ in parts]),
+        }
+        return columns, int(sizes[loaded].sum())
+
+
+def _rounded(values: np.ndarray) -> list[float]:
+    """round(v, 9) of each value: a whole number below 2**52 (most sums) is its own rounding,
+    so only the others are rounded one by one."""
+    out = values.tolist()
+    whole = (values == np.floor(values)) & (np.abs(values) < 2.0**52)
+    for i in np.flatnonzero(~whole).tolist():
+        out[i] = round(out[i], 9)
+    return out
 
 
 class _Claimed:
@@ -2082,6 +2359,17 @@ class _Claimed:
             return np.fromiter(map(claimed.__contains__, fids), bool, len(fids))
         return np.fromiter(map(self.__contains__, zip(fids, years, strict=True)), bool, len(fids))
 
+    def claim_new(self, fids: list[str], year: Any, index: np.ndarray, first: int) -> np.ndarray:
+        """Rows ``index`` claim their (facility, year) where no row has before them (row number
+        = first + index); whether each row's key was claimed before (False off ``index``)."""
+        claimed = self.by_year.setdefault(year, {})
+        rows = index + first
+        picked = fids if len(index) == len(fids) else list(map(fids.__getitem__, index.tolist()))
+        holders = map(claimed.setdefault, picked, rows.tolist())
+        before = np.zeros(len(fids), bool)
+        before[index] = np.fromiter(holders, np.int64, len(index)) != rows
+        return before
+
     def claim(self, fids: list[str], years: list[Any], index: np.ndarray, first: int) -> None:
         """Rows ``index`` claim their keys; row number = first + index."""
         rows = (index + first).tolist()
@@ -2101,7 +2389,7 @@ class _KeptRows:
 
     start: int
     index: np.ndarray  # the kept rows
-    groups: tuple[np.ndarray, np.ndarray, np.ndarray]  # their area, year and stratum
+    groups: np.ndarray  # their groups' ids (``_FacilityTotals.group``)
     values: dict[str, np.ndarray]  # element → every row's value …
     has: dict[str, np.ndarray]  # … whether it holds one
     broken: dict[str, np.ndarray]  # … and whether its cell was rejected
@@ -2116,7 +2404,7 @@ def _columnar_facility(cand: _Candidate) -> bool:
     )
 
 
-def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | pd.DataFrame, int]:
+def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | dict[str, Any], int | set[int]]:
     """Facility rows summed per area, year and ownership:type stratum (see above)."""
     cand = ctx.cand
     table = cand.table
@@ -2125,7 +2413,7 @@ def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | pd.DataFrame, int]:
         return _parse_facility_rows(ctx)
     spec = _facility_spec(ctx)
     totals = _FacilityTotals(spec)
-    kept = _facility_kept_rows(ctx, spec, _Claimed(), last=True)
+    kept = _facility_kept_rows(ctx, spec, totals, _Claimed(), last=True)
     _drop_data_rows(table, cand.layout.header_row)  # the sums need only the kept rows
     totals.add(kept)
     del kept
@@ -2139,7 +2427,7 @@ def _drop_data_rows(table: Table, first: int) -> None:
 
 
 def _facility_kept_rows(
-    ctx: _Ctx, spec: _FacilitySpec, seen: _Claimed, *, last: bool = False
+    ctx: _Ctx, spec: _FacilitySpec, totals: _FacilityTotals, seen: _Claimed, *, last: bool = False
 ) -> _KeptRows:
     """Every row of a facility sheet held in memory checked (see ``_facility_block``)."""
     cand = ctx.cand
@@ -2155,7 +2443,7 @@ def _facility_kept_rows(
         lengths = np.full(n, table.rows.width, np.int64)
         cells = {h: transposed[i] for h, i in colmap.items()}
         del transposed
-        return _facility_block(ctx, spec, cells, lengths, width, first, seen, last=last)
+        return _facility_block(ctx, spec, totals, cells, lengths, width, first, seen, last=last)
     rows = table.rows[first:]
     n = len(rows)
     lengths = np.fromiter(map(len, rows), np.int64, n)
@@ -2168,12 +2456,13 @@ def _facility_kept_rows(
     else:
         cells = {h: [r[i] if i < len(r) else None for r in rows] for h, i in colmap.items()}
         del rows
-    return _facility_block(ctx, spec, cells, lengths, width, first, seen, last=last)
+    return _facility_block(ctx, spec, totals, cells, lengths, width, first, seen, last=last)
 
 
 def _facility_block(
     ctx: _Ctx,
     spec: _FacilitySpec,
+    totals: _FacilityTotals,
     cells: dict[str, list[Any]],
     lengths: np.ndarray,
     width: int,
@@ -2184,45 +2473,64 @@ def _facility_block(
 ) -> _KeptRows:
     """A block of facility rows (sheet row indexes ``start`` on; ``cells``: the mapped columns'
     cells) checked column by column where clean and row by row where not: the rows that count,
-    with their groups and values. ``lengths`` are the rows' lengths and ``width`` the CSV
-    header's (0: any width); ``seen``: the (facility, year) keys claimed by the rows before,
-    with their row numbers (updated, unless this is the ``last`` block). Rejects and flags go
-    to ``ctx``."""
+    with their groups (ids of ``totals``) and values. ``lengths`` are the rows' lengths and
+    ``width`` the CSV header's (0: any width); ``seen``: the (facility, year) keys claimed by
+    the rows before, with their row numbers (updated, unless this is the ``last`` block).
+    Rejects and flags go to ``ctx``."""
     cand = ctx.cand
     table = cand.table
     assert table is not None
     n = len(lengths)
     colmap = cand.colmap
-    columns = {h: _Cells(c) for h, c in cells.items()}
-    scratch = _Ctx(ctx.name, cand, ctx.info, ctx.current_year, ctx.limits)
+    few = {spec.area, spec.own, spec.typ, ctx.year_header}
+    few.update(header for header, col, _ in spec.columns if col.flag)
+    columns = {h: _Cells(c, h in few) for h, c in cells.items()}
+    scratch = ctx.scratch()
 
-    def checked(header: str, fn: Any, *args: Any) -> list[Any]:
-        """fn(scratch, raw, *args) of every cell of a field column, _NOT_CLEAN if it objects."""
-        return columns[header].per_distinct(
-            lambda raw: _clean_result(scratch, fn, scratch, raw, *args)
-        )
+    def checked(header: str, fn: Any, *args: Any) -> tuple[np.ndarray, list[Any]]:
+        """fn(scratch, raw, *args) of each distinct cell of a field column (_NOT_CLEAN if it
+        objects), and which of them each cell is. A text's result is kept for the blocks after
+        (equal texts are the same text; 0.0 and -0.0 are not, so numbers are checked again)."""
+        codes, distinct = columns[header].coded()
+        known = ctx.field_results.setdefault(header, {})
+        results = []
+        for raw in distinct:
+            if type(raw) is not str:
+                results.append(_clean_result(scratch, fn, scratch, raw, *args))
+            elif (result := known.get(raw, known)) is not known:
+                results.append(result)
+            else:
+                known[raw] = result = _clean_result(scratch, fn, scratch, raw, *args)
+                results.append(result)
+        return codes, results
 
     # row-level: clean when every field maps and no cell is over-long or of a bad CSV width
     clean = lengths == width if width else np.ones(n, bool)
+    area_codes, areas = checked(spec.area, _area, 0, spec.area)
+    if ctx.year_header is not None:
+        year_header = ctx.year_header
+        year_codes, years = checked(year_header, lambda c, raw: _year(c, {year_header: raw}, 0))
+    else:
+        year_codes, years = np.zeros(n, np.intp), [cand.file_year]
+    own_codes, owns = checked(spec.own, lambda c, raw: _mapped(c, "ownership", raw, 0, spec.own))
+    typ_codes, typs = checked(spec.typ, lambda c, raw: _mapped(c, "type", raw, 0, spec.typ))
+    for codes, results in (
+        (area_codes, areas),
+        (year_codes, years),
+        (own_codes, owns),
+        (typ_codes, typs),
+    ):
+        clean &= ~_bad_results(results)[codes]
     limit = ctx.limits.max_cell_chars
     for column in columns.values():
-        clean &= ~column.long_text(limit)
+        long = column.long_text(limit)
+        if long is not None:
+            clean &= ~long
     fids = columns[spec.fid].texts(limit)
     if columns[spec.fid].types == {str}:  # _is_blank of text: nothing but white space
         clean &= np.fromiter(map(bool, map(str.strip, cells[spec.fid])), bool, n)
     else:
         clean &= ~np.array(columns[spec.fid].per_distinct(_is_blank), dtype=bool)
-    codes = checked(spec.area, _area, 0, spec.area)
-    year_col = cand.layout.field_column("year")
-    if year_col and year_col[0] in colmap:
-        year_header = year_col[0]
-        years = checked(year_header, lambda c, raw: _year(c, {year_header: raw}, 0))
-    else:
-        years = [cand.file_year] * n
-    owns = checked(spec.own, lambda c, raw: _mapped(c, "ownership", raw, 0, spec.own))
-    typs = checked(spec.typ, lambda c, raw: _mapped(c, "type", raw, 0, spec.typ))
-    for results in (codes, years, owns, typs):
-        clean &= _is_not(results, _NOT_CLEAN) & _is_not(results, None)
 
     # element cells: values, whether a cell holds one, and whether it is clean
     values: dict[str, np.ndarray] = {}
@@ -2241,16 +2549,22 @@ def _facility_block(
     # in row order: the clean rows claim their (facility, year), the others go row by row. A
     # clean row can only meet another's key when its facility id is repeated in the block or
     # its key was claimed before it; the rest claim theirs together, after the loop.
-    repeated = pd.Series(fids, dtype=object).duplicated(keep=False).to_numpy()
-    if seen:
-        repeated = repeated | seen.which(fids, years)
+    one_year = len(years) == 1
+    claimed_now = one_year and len(set(fids)) == n
+    if claimed_now:  # no facility twice: the clean rows claim theirs now, which tells the
+        # repeats, in one pass (the rows checked one by one have other facilities)
+        repeated = seen.claim_new(fids, years[0], np.flatnonzero(clean), start + 1)
+    else:
+        repeated = pd.Series(fids, dtype=object).duplicated(keep=False).to_numpy()
+        if seen:
+            repeated = repeated | seen.which(fids, [years[c] for c in year_codes.tolist()])
     rowwise = np.flatnonzero(~clean | repeated)
     kept = clean.copy()
-    strata_of = {p: f"{p[0]}:{p[1]}" for p in set(zip(owns, typs, strict=True))}
-    strata = list(map(strata_of.__getitem__, zip(owns, typs, strict=True)))
+    groups = np.full(n, -1, np.int64)  # of the kept rows
+    by_row = np.zeros(n, bool)  # kept rows whose group the per-row path gave
     for i in rowwise.tolist():
         if clean[i]:
-            key = (fids[i], years[i])
+            key = (fids[i], years[year_codes[i]])
             if key not in seen:
                 seen[key] = start + i + 1
                 ctx.rows_read += 1
@@ -2262,8 +2576,8 @@ def _facility_block(
         row = _facility_row(ctx, spec, *item, seen)
         if row is None:
             continue
-        kept[i] = True
-        codes[i], years[i], strata[i] = row[0]
+        kept[i] = by_row[i] = True
+        groups[i] = totals.group(row[0])
         for code in values:
             has[code][i] = False
         for code, value in row[1]:
@@ -2272,16 +2586,51 @@ def _facility_block(
             broken[code][i] = True
     together = np.flatnonzero(clean & ~repeated)
     ctx.rows_read += len(together)
-    if not last:
-        seen.claim(fids, years, together, start + 1)
-    index = np.flatnonzero(kept)
-    keep = kept.tolist()
-    groups = (
-        np.fromiter(compress(codes, keep), object, len(index)),
-        np.fromiter(compress(years, keep), np.int64, len(index)),
-        np.fromiter(compress(strata, keep), object, len(index)),
+    if not last and not claimed_now:
+        seen.claim(fids, [years[c] for c in year_codes.tolist()], together, start + 1)
+    columnar = np.flatnonzero(kept & ~by_row)
+    groups[columnar] = _group_ids(
+        totals,
+        columnar,
+        (area_codes, areas),
+        (year_codes, years),
+        (own_codes, owns),
+        (typ_codes, typs),
     )
-    return _KeptRows(start, index, groups, values, has, broken)
+    index = np.flatnonzero(kept)
+    return _KeptRows(start, index, groups[index], values, has, broken)
+
+
+MAX_GROUP_NUMBER = 2**62  # combinations of a block's distinct field cells numbered as int64
+
+
+def _group_ids(
+    totals: _FacilityTotals, rows: np.ndarray, *fields: tuple[np.ndarray, list[Any]]
+) -> np.ndarray:
+    """The group ids of clean rows, from the distinct cells of their area, year, ownership and
+    type columns (each field: which distinct cell each row holds, and its checked value): a
+    group's key (area, year, 'ownership:type') is made once per block, not once per row."""
+    if not len(rows):
+        return np.zeros(0, np.int64)
+    (_, areas), (_, years), (_, owns), (_, typs) = fields
+    sizes = [len(results) for _, results in fields]
+    if math.prod(sizes) > MAX_GROUP_NUMBER:  # too many to number the combinations: per row
+        cells = [map(results.__getitem__, codes[rows].tolist()) for codes, results in fields]
+        keys = zip(*cells, strict=True)
+        return np.array([totals.group((a, y, f"{o}:{t}")) for a, y, o, t in keys], np.int64)
+    number = np.zeros(len(rows), np.int64)  # the row's combination as one number …
+    for (codes, _), size in zip(fields, sizes, strict=True):
+        number = number * size + codes[rows]
+    distinct, which = np.unique(number, return_inverse=True)  # … and each distinct one's key
+    a, y, o, t = np.unravel_index(distinct, sizes)
+    pairs = (o * sizes[3] + t).tolist()
+    strata = {p: f"{owns[p // sizes[3]]}:{typs[p % sizes[3]]}" for p in set(pairs)}
+    group = totals.group
+    ids = [
+        group((areas[i], years[j], strata[p]))
+        for i, j, p in zip(a.tolist(), y.tolist(), pairs, strict=True)
+    ]
+    return np.array(ids, np.int64)[which]
 
 
 RANGES_STEP = 1 << 16  # rows turned into range texts at a time
@@ -2302,10 +2651,10 @@ def _row_ranges_per_group(gid: np.ndarray, rownums: np.ndarray, count: int) -> n
         gg, rr = g[bounds[lo] : bounds[hi]], r[bounds[lo] : bounds[hi]]
         starts = np.flatnonzero(np.r_[True, (gg[1:] != gg[:-1]) | (rr[1:] != rr[:-1] + 1)])
         ends = np.r_[starts[1:], len(rr)] - 1
-        runs = [
-            f"{a}-{b}" if b > a else str(a)
-            for a, b in zip(rr[starts].tolist(), rr[ends].tolist(), strict=True)
-        ]
+        firsts, lasts = rr[starts], rr[ends]
+        runs = list(map(str, firsts.tolist()))  # most runs are one row …
+        for k in np.flatnonzero(lasts > firsts).tolist():  # … the others 'first-last'
+            runs[k] = f"{firsts[k]}-{lasts[k]}"
         run_bounds = np.r_[
             np.flatnonzero(np.r_[True, gg[starts][1:] != gg[starts][:-1]]), len(runs)
         ]
@@ -2327,12 +2676,18 @@ _GOOD_TYPES = {
 _GOOD_KEY = ["area_code", "year", "element", "stratum"]  # unique per file
 
 
-def _good_frame(records: list[dict] | pd.DataFrame) -> pd.DataFrame:
-    """The good values as GOOD_COLUMNS, sorted by their key."""
-    if not len(records):
+def _good_frame(records: list[dict] | dict[str, Sequence[Any]]) -> pd.DataFrame:
+    """The good values as GOOD_COLUMNS, sorted by their key (from records, or from columns:
+    arrays, or lists taken as objects)."""
+    if isinstance(records, dict):
+        if not len(records["value"]):
+            return _good_frame([])
+        columns = {
+            c: v if isinstance(v := records[c], np.ndarray) else _object_array(v)
+            for c in GOOD_COLUMNS
+        }
+    elif not len(records):
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in _GOOD_TYPES.items()})
-    if isinstance(records, pd.DataFrame):
-        columns = {c: records[c].to_numpy() for c in GOOD_COLUMNS}
     else:
         n = len(records)
         columns = {c: np.fromiter((r[c] for r in records), object, n) for c in GOOD_COLUMNS[:-1]}
@@ -2343,7 +2698,20 @@ def _good_frame(records: list[dict] | pd.DataFrame) -> pd.DataFrame:
         )
     # the key is unique, so any sort gives the one order: lexsort of the sorted codes
     order = np.lexsort([pd.factorize(columns[c], sort=True)[0] for c in reversed(_GOOD_KEY)])
-    return pd.DataFrame({c: columns[c][order] for c in GOOD_COLUMNS}).astype(_GOOD_TYPES)
+    # each column made in its type at once (as .astype(_GOOD_TYPES) makes it, at half the cost)
+    return pd.DataFrame(
+        {
+            c: pd.array(columns[c][order], dtype=t) if t == "str" else columns[c][order].astype(t)
+            for c, t in _GOOD_TYPES.items()
+        }
+    )
+
+
+def _object_array(values: Sequence[Any]) -> np.ndarray:
+    """A list as a 1-d object array (np.array would make a 2-d one of a list of tuples)."""
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
 
 
 def _has_data(table: Table) -> bool:
@@ -2394,11 +2762,11 @@ def _parsed_in_blocks(
     try:
         blocks = book.blocks(sheet, part, tail, share=False)  # a block at a time: not worth it
         first = next(blocks)
-        gaps, errors = _cell_notes(book.zip, part if part in book.marked else None)
         columns: list[list[Any]] = []
         _add_block(columns, 0, first.top, first.left, first.rows)
-        head = Table(_RowsOfColumns([], columns), sheet, formula_gaps=gaps, error_cells=errors)
-        del columns
+        head = Table(_RowsOfColumns([], columns), sheet)
+        notes = _SheetNotes(book, part, head)
+        notes.update(0)
         book._tables[sheet] = head  # the other sheets are read whole, as always
         if not any(_has_data(t) for t in map(book.table, book.sheet_names) if t is not None):
             return None
@@ -2414,8 +2782,10 @@ def _parsed_in_blocks(
             for c in recount
         }
 
-        def parse(ctx: _Ctx) -> tuple[pd.DataFrame | list[dict], int]:
-            totals = _facility_in_blocks(ctx, first, blocks, recount, typed)
+        def parse(ctx: _Ctx) -> tuple[dict[str, Any] | list[dict], int]:
+            totals = _facility_in_blocks(ctx, first, columns, blocks, recount, typed, notes)
+            book.check_rest()  # done by the blocks' read, unless it stopped short
+            notes.update(math.inf)  # every row checked: a note now sends the file to the whole read
             if _merged_in_tail(tail[0]):
                 raise _NotInBlocks  # merged cells: the whole read applies them
             for c in recount:  # the layout chosen on every row's year, not the first block's
@@ -2432,16 +2802,42 @@ def _parsed_in_blocks(
         book._tables.pop(sheet, None)
 
 
+class _SheetNotes:
+    """A big sheet's formula and error cells (``_cell_notes``), read when the zip check of its
+    XML, done by the read of its blocks (``_MemberCheck``), first meets a mark of one, and put
+    on its table: rows checked before hold none, as their XML came before that mark; where one
+    does all the same (a cell placed out of its row), the sheet goes to the whole read."""
+
+    def __init__(self, book: _Workbook, part: str, table: Table):
+        self.book = book
+        self.part = part
+        self.table = table
+        self.read = False
+
+    def update(self, checked: float) -> None:
+        """Read the notes if a mark has been met; ``checked``: the rows checked so far."""
+        if self.read or self.part not in self.book.marked:
+            return
+        self.read = True
+        gaps, errors = _cell_notes(self.book.zip, self.part)
+        if any(row <= checked for row, _ in (*gaps, *errors)):
+            raise _NotInBlocks
+        self.table.formula_gaps, self.table.error_cells = gaps, errors
+
+
 def _facility_in_blocks(
     ctx: _Ctx,
     first: _Block,
+    first_columns: list[list[Any]],
     blocks: Iterator[_Block],
     recount: list[_Candidate],
     typed: dict[int, Counter[tuple[type, Any]]],
+    notes: _SheetNotes,
 ) -> _FacilityTotals:
     """Every block's rows checked and added up (``first``: the block the layout was chosen on,
-    its year cells counted already); the year cells of the other blocks counted into ``typed``
-    for each candidate of ``recount``."""
+    its year cells counted already, and its columns from row index 0 as read for that); the year
+    cells of the other blocks counted into ``typed`` for each candidate of ``recount``; the
+    sheet's formula and error cells read as soon as its XML shows one (``notes``)."""
     cand = ctx.cand
     table = cand.table
     assert table is not None
@@ -2453,10 +2849,14 @@ def _facility_in_blocks(
     colmap = cand.colmap
     block: _Block | None = first
     while block is not None:
-        columns = block.columns()
         skip = max(header_row - block.top, 0)
-        if skip:
-            columns = [column[skip:] for column in columns]
+        if block is first:
+            columns = [column[block.top + skip :] for column in first_columns]
+        else:
+            notes.update(block.top)
+            columns = block.columns()
+            if skip:
+                columns = [column[skip:] for column in columns]
         start = block.top + skip
         n = len(columns[0]) if columns else 0
         if block is not first:
@@ -2468,7 +2868,7 @@ def _facility_in_blocks(
             table.rows = _RowsOfColumns(head, columns, start)
             cells = {h: columns[i] if i < len(columns) else [""] * n for h, i in colmap.items()}
             lengths = np.full(n, len(columns), np.int64)
-            totals.add(_facility_block(ctx, spec, cells, lengths, 0, start, seen))
+            totals.add(_facility_block(ctx, spec, totals, cells, lengths, 0, start, seen))
             del cells
         del columns
         block = next(blocks, None)
@@ -2498,21 +2898,43 @@ def parse_file(
     if not data or not data.strip():
         raise UnreadableFile(name, "空文件 / empty file")
     fmt = _format(name, data)
-    encoding: str | None = None
     if fmt == "csv":
         table, encoding = _read_csv(name, data, limits)
-        tables: Any = table
         if not _has_data(table):
             raise UnreadableFile(name, "空文件 / empty file")
-    else:
-        tables = _Workbook(name, data, limits)
-        if columnar and (
-            streamed := _parsed_in_blocks(tables, layouts, catalog_info, current_year)
-        ):
-            return streamed
-        sheets = [tables.table(s) for s in tables.sheet_names]
-        if not any(_has_data(t) for t in sheets if t is not None):
-            raise UnreadableFile(name, "空工作簿 / empty workbook")
+        return _by_layout(
+            name, fmt, table, encoding, layouts, catalog_info, current_year, limits, columnar
+        )
+    book = _Workbook(name, data, limits)
+    try:
+        if columnar and (streamed := _parsed_in_blocks(book, layouts, catalog_info, current_year)):
+            parsed = streamed
+        else:
+            sheets = [book.table(s) for s in book.sheet_names]
+            if not any(_has_data(t) for t in sheets if t is not None):
+                raise UnreadableFile(name, "空工作簿 / empty workbook")
+            parsed = _by_layout(
+                name, fmt, book, None, layouts, catalog_info, current_year, limits, columnar
+            )
+    except Exception:
+        book.check_rest()  # a damaged part is what opening the file would have said first
+        raise
+    book.check_rest()  # nothing read from the file is given out before its zip check is done
+    return parsed
+
+
+def _by_layout(
+    name: str,
+    fmt: str,
+    tables: Any,
+    encoding: str | None,
+    layouts: LayoutSet | Iterable[SourceLayouts],
+    catalog_info: CatalogInfo,
+    current_year: int,
+    limits: Limits,
+    columnar: bool,
+) -> ParsedFile:
+    """The file read whole (a table, or a workbook's tables) by the layout it fits."""
     cand = choose_layout(name, fmt, tables, layouts)
     if cand.layout.shape == "long":
         parse: Any = _parse_long
@@ -2571,7 +2993,7 @@ def _parsed(
         format=fmt,
         encoding=encoding,
         sheet=cand.table.sheet if cand.table else None,
-        years=sorted({int(y) for y in good["year"]}) if len(good) else [],
+        years=np.unique(good["year"].to_numpy()).tolist() if len(good) else [],
         rows_read=ctx.rows_read,
         rows_loaded=loaded if isinstance(loaded, int) else len(loaded),
         good=good,

@@ -286,6 +286,24 @@ def test_numbers_written_as_text(raw, expected):
     assert parsed is not None and parsed[0] == expected and parsed[1] == ""
 
 
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("12", (12.0, "", 0)),
+        ("3.50", (3.5, "", 2)),
+        ("3.", (3.0, "", 0)),
+        ("007", (7.0, "", 0)),
+        ("0.30000000000000004", (0.30000000000000004, "", 17)),
+        (".5", (0.5, "", 1)),
+        ("1.5e3", (1500.0, "", 1)),
+        ("２.５", (2.5, "", 1)),
+    ],
+)
+def test_plain_number_texts_keep_their_decimals(raw, expected):
+    """Digits with at most one point, most text cells, and the forms around them."""
+    assert parse_number(raw) == expected
+
+
 @pytest.mark.parametrize("raw", ["", "  ", "—", "-", "－", "——", "…", "N/A", None])
 def test_missing_markers_hold_no_value(raw):
     assert parse_number(raw) is None

@@ -352,3 +352,33 @@ def test_zip_check_marks_sheets_with_formulas_even_across_its_read_chunks(mark, 
         z.writestr("xl/worksheets/sheet2.xml", b" " * (2 << 20))
     _, marked = _check_zip("x.xlsx", buf.getvalue(), DEFAULT_LIMITS)
     assert marked == {"xl/worksheets/sheet1.xml"}
+
+
+# ------------------------------------------------------------------- the columnar path's parts
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_groups_too_many_to_number_are_keyed_per_row(seed: int, monkeypatch):
+    """A block's (area, year, ownership, type) combinations are numbered as one int64; where
+    they could not be, each row's key is made as it is: the same groups either way."""
+    import transforms.parsing as parsing
+
+    monkeypatch.setattr(parsing, "MAX_GROUP_NUMBER", 0)
+    rng = random.Random(2000 + seed)
+    rows = base_rows(rng, rng.randint(1, 80), year_column=True)
+    damage(rng, rows, CELL_DAMAGE + XLSX_ONLY)
+    data = xlsx_bytes(rng, rows)
+    assert_same("fac_2019.xlsx", data, [layout("xlsx")], INFO, limits=Limits(max_cell_chars=40))
+
+
+def test_few_distinct_cells_tell_one_from_true():
+    """1.0 == True: where a column holds both, cells are told apart by type too."""
+    from transforms.parsing import _Cells
+
+    mixed = _Cells([1.0, True, 1.0, "是", True], few=True)
+    codes, distinct = mixed.coded()
+    assert codes.tolist() == [0, 1, 0, 2, 1] and distinct == [1.0, True, "是"]
+    assert [type(c) for c in distinct] == [float, bool, str] and mixed.types == {float, bool, str}
+    texts = _Cells(["是", "否", "是", ""], few=True)
+    assert texts.coded()[0].tolist() == [0, 1, 0, 2] and texts.types == {str}
+    assert _Cells(["x" * 50, "y"], few=True).long_text(40).tolist() == [True, False]

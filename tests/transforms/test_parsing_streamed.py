@@ -15,35 +15,17 @@ import pandas as pd
 import pytest
 
 import transforms.parsing as parsing
-from healthplan.definitions import load_catalog
-from healthplan.layouts import load_layouts
 from healthplan.settings import REPO_ROOT
-from transforms.parsing import CatalogInfo, UnreadableFile, parse_file
+from transforms.parsing import UnreadableFile, parse_file
 
 PLANS = REPO_ROOT / "plans"
 SAMPLE = REPO_ROOT / "samples" / "inbox" / "longhu" / "2019" / "resources_2019.xlsx"
 
 
-@pytest.fixture(scope="module")
-def real():
-    catalog = load_catalog(PLANS)
-    return load_layouts(PLANS / "sources", catalog.elements), CatalogInfo.from_catalog(catalog)
-
-
 @pytest.fixture
-def streams(monkeypatch):
-    """What each block-by-block attempt gave: True where its result was used, False where the
-    file went back to the whole read."""
-    outcomes: list[bool] = []
-    original = parsing._parsed_in_blocks
-
-    def recorded(*args, **kwargs):
-        out = original(*args, **kwargs)
-        outcomes.append(out is not None)
-        return out
-
-    monkeypatch.setattr(parsing, "_parsed_in_blocks", recorded)
-    return outcomes
+def streams(block_outcomes):
+    """The block-by-block attempts' outcomes (conftest)."""
+    return block_outcomes
 
 
 def both_ways(
@@ -177,3 +159,15 @@ def test_claimed_keys_answer_as_a_dict_of_facility_and_year():
     claimed.claim(["A", "B"], [2020, 2021], np.array([0, 1]), 50)
     assert claimed.get(("A", 2020)) == 50 and claimed.get(("B", 2021)) == 51
     assert claimed.get(("B", 2020)) is None
+
+
+def test_new_claims_tell_the_keys_claimed_before():
+    """A block of one year claims its clean rows' keys in one pass; a key claimed before keeps
+    its first row, and is told as claimed before."""
+    claimed = parsing._Claimed()
+    claimed[("F2", 2019)] = 5
+    before = claimed.claim_new(["F1", "F2", "F3", "F4"], 2019, np.array([0, 1, 3]), 20)
+    assert before.tolist() == [False, True, False, False]
+    assert [claimed.get((f, 2019)) for f in ("F1", "F2", "F3", "F4")] == [20, 5, None, 23]
+    everyone = claimed.claim_new(["F5", "F1"], 2019, np.array([0, 1]), 30)
+    assert everyone.tolist() == [False, True] and claimed.get(("F5", 2019)) == 30
