@@ -18,6 +18,7 @@ from openpyxl.formatting.rule import FormulaRule
 
 import transforms.parsing as parsing
 from healthplan.settings import REPO_ROOT
+from tests.transforms.test_parsing_streamed import workbook
 from transforms.parsing import DEFAULT_LIMITS, UnreadableFile, parse_file
 
 PLANS = REPO_ROOT / "plans"
@@ -70,14 +71,6 @@ def flipped(data: bytes, member: str, at: float) -> bytes:
     out = bytearray(data)
     out[start + int(info.compress_size * at)] ^= 0x55
     return bytes(out)
-
-
-def workbook(edit) -> bytes:
-    wb = openpyxl.load_workbook(SAMPLE)
-    edit(wb.active)
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
 
 
 def assert_same(blocks, whole) -> None:
