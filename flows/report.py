@@ -660,7 +660,7 @@ def report_command(
 
 # ------------------------------------------------------------------------------ worker processes
 
-# WeasyPrint and matplotlib are pure Python under the GIL: renders in threads take longer than one
+# WeasyPrint is pure Python under the GIL: renders in threads take longer than one
 # after another, renders in processes take half as long on 2 cores and keep every layout out of
 # the parent's memory.
 
