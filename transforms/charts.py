@@ -214,10 +214,15 @@ def line_chart(spec: ChartSpec) -> str:
     if tT <= t0:
         raise ValueError(f"chart {spec.key}: target year {tT} is not after baseline year {t0}")
 
+    # Values after the data year are not what this report judges (a mid-term report re-rendered
+    # later would otherwise show years its tables do not): the series stop at the data year.
+    last = min(spec.data_year, tT)
     series = []
     ys: list[float] = []
     for line in spec.lines:
-        pts = sorted((y, float(v)) for y, v in line.values.items() if _finite(v) and t0 <= y <= tT)
+        pts = sorted(
+            (y, float(v)) for y, v in line.values.items() if _finite(v) and t0 <= y <= last
+        )
         series.append(pts)
         ys.extend(v for _, v in pts)
     has_target = _finite(spec.target)

@@ -676,7 +676,7 @@ def _charts(plan: Plan, root_rows, values, data_year) -> dict:
                 )
         else:
             lines.append(charts.Line(ind.name_zh, _series(values, ind.number, root)))
-        has_data = any(line.values for line in lines)
+        has_data = any(y <= data_year for line in lines for y in line.values)  # as drawn
         target = _num(row.get("target"))
         if ind.target.comparator == "qualitative" or not has_data:
             reason = "定性目标" if ind.target.comparator == "qualitative" else "无数据"

@@ -173,3 +173,12 @@ def test_a_chart_takes_well_under_a_millisecond():
     for _ in range(200):
         line_chart(s)
     assert (time.perf_counter() - started) / 200 < 0.005
+
+
+def test_series_stop_at_the_data_year():
+    # a mid-term report re-rendered once later years are in shows only what its tables judge
+    svg = line_chart(spec(lines=[Line("x", {2015: 1.41, 2018: 1.95, 2019: 2.2, 2020: 2.4})]))
+    words = texts(svg)
+    assert "1.95" in words and "2.40" not in words
+    later_only = spec(lines=[Line("x", {2019: 2.2})], baseline=None, target=None, target_label=None)
+    assert "无数据" in texts(line_chart(later_only))

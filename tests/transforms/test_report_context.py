@@ -498,6 +498,20 @@ def test_charts_for_numeric_indicators_with_data_only():
     assert svg.startswith("<svg") and "目标≥3.0" in svg
 
 
+def test_charts_show_only_years_up_to_the_data_year():
+    # a mid-term report rendered once later years are in: its charts show what its tables judge
+    values = demo_values()
+    later = values["year"] > 2015
+    values.loc[(values["number"] == 1) & later, "year"] += 2  # indicator 1: 2015, then 2018–2020
+    values.loc[values["number"] == 8, "year"] += 4  # indicator 8: only 2019 onwards
+    ctx, _ = demo_context(with_charts=True, values=values)
+    entries = {c["number"]: c for cat in ctx["charts"]["categories"] for c in cat["entries"]}
+    assert 8 not in entries and "8" in ctx["charts"]["skipped"][-1]
+    svg = entries[1]["svg"]
+    # 2016's 2.02 is read as 2018 now, the last year drawn; 1.98 and 1.95 are 2019 and 2020
+    assert ">2.02<" in svg and ">1.98<" not in svg and ">1.95<" not in svg
+
+
 def test_chinese_ordinals_for_numbered_subsections():
     from transforms.report_context import cn_ordinal
 
