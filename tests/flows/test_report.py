@@ -184,6 +184,52 @@ def test_missing_glyphs_would_be_caught():
     assert any(".notdef" in w for w in warnings)
 
 
+def _table_html(rows: int) -> str:
+    cells = "".join(f"<tr><td>第{i}行</td><td>{i * 1.5:.2f}</td></tr>" for i in range(rows))
+    return f"<html><body><table>{cells}</table></body></html>"
+
+
+@pytest.mark.integration
+def test_a_render_leaves_none_of_its_layout_behind_for_the_collector():
+    # the collector is held back during a layout; the layout's cycles must still go at its end
+    import gc
+
+    from flows.report import render_pdf
+
+    render_pdf("<p>warm</p>")
+    gc.collect()
+    before = len(gc.get_objects())
+    render_pdf(_table_html(800))
+    assert len(gc.get_objects()) - before < 5_000  # Python's default settings leave ~150,000
+
+
+@pytest.mark.integration
+def test_the_collector_is_held_back_only_during_the_layout():
+    import gc
+
+    from flows.report import LAYOUT_GC_THRESHOLD, fewer_collections, render_pdf, template_fetcher
+
+    default = gc.get_threshold()
+    seen = []
+    fetcher = template_fetcher()
+    fetch = fetcher.fetch
+
+    def spying_fetch(url, headers=None):
+        seen.append((gc.get_threshold(), gc.get_freeze_count() > 0))
+        return fetch(url, headers)
+
+    fetcher.fetch = spying_fetch
+    render_pdf('<p>x<img src="https://example.invalid/a.png"></p>', fetcher=fetcher)
+    assert seen == [(LAYOUT_GC_THRESHOLD, True)]  # asked while WeasyPrint was laying out
+    assert gc.get_threshold() == default and gc.get_freeze_count() == 0
+    # concurrent renders: the last one out restores, also when a layout fails
+    with fewer_collections():
+        with pytest.raises(RuntimeError), fewer_collections():
+            raise RuntimeError("a failed layout")
+        assert gc.get_threshold() == LAYOUT_GC_THRESHOLD
+    assert gc.get_threshold() == default and gc.get_freeze_count() == 0
+
+
 @pytest.mark.integration
 def test_page_count_and_toc_page_numbers(rendered):
     files, _ = rendered
