@@ -191,6 +191,20 @@ def db_counts():
     _json(counts(warehouse()))
 
 
+@db_app.command("quarantine")
+def db_quarantine(
+    file: Annotated[
+        str | None, typer.Option("--file", help="文件名包含 / file name contains")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", help="最近多少行 / latest rows")] = 100,
+    format: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
+):
+    """隔离的行 / quarantined rows: file, row, field, value, reason."""
+    from flows.ingest import quarantine_command
+
+    quarantine_command(file, limit, format.value)
+
+
 @app.command()
 def ingest(paths: Annotated[list[Path], typer.Argument(help="文件或文件夹 / files or folders")]):
     """导入统计数据文件 / ingest statistics files (CSV, XLSX). Exit 0 ok, 3 rows quarantined, 2 unreadable."""

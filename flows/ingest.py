@@ -41,6 +41,8 @@ log = logging.getLogger(__name__)
 SUFFIXES = (".csv", ".xlsx")
 MAX_FILE_BYTES = 200 * 2**20
 SHOWN_REJECTS = 100  # rejects listed in the CLI and the artifact; all are in the quarantine
+ATTENTION_FILES = 10  # files, and rejected rows of each, named by a run's summary lines
+ATTENTION_ROWS = 3
 STATUS_ZH = {
     "loaded": "已入库 loaded",
     "skipped": "已跳过 skipped",
@@ -119,6 +121,37 @@ class IngestSummary:
         }
 
     # -------------------------------------------------------------- presentation
+
+    def headline(self) -> str:
+        """The totals in one line, for a command that ran the ingest as one step of several."""
+        t = self.totals
+        return (
+            f"导入 / ingest：{t['files']} 个文件 files，已入库 {t['loaded']} · 部分入库 "
+            f"{t['partial']} · 已跳过 {t['skipped']} · 无法读取 {t['unreadable']}；"
+            f"隔离 {t['rows_rejected']} 行 / rows quarantined"
+        )
+
+    def attention(self, files: int = ATTENTION_FILES, rows: int = ATTENTION_ROWS) -> list[str]:
+        """A line per file that needs a person (partly loaded or unreadable), naming its first
+        rejected rows or why it could not be read; plain text, not markup."""
+        lines = []
+        needy = [f for f in self.files if f.status in ("partial", "unreadable")]
+        for f in needy[:files]:
+            if f.status == "unreadable":
+                lines.append(f"{f.name}：{STATUS_ZH[f.status]}：{'；'.join(f.messages) or '—'}")
+                continue
+            shown = "；".join(
+                f"第{r.row if r.row is not None else '—'}行 {r.field or '—'}"
+                f"「{r.value if r.value is not None else ''}」{r.reason}"
+                for r in f.rejects[:rows]
+            )
+            more = "…" if f.rows_rejected > rows else ""
+            lines.append(
+                f"{f.name}：{STATUS_ZH[f.status]}，隔离 {f.rows_rejected} 行：{shown}{more}"
+            )
+        if len(needy) > files:
+            lines.append(f"… 另有 {len(needy) - files} 个文件 / {len(needy) - files} more files")
+        return lines
 
     def to_markdown(self) -> str:
         """The summary as Markdown (for a Prefect artifact); every file text is escaped."""
@@ -1015,3 +1048,60 @@ def ingest_command(paths: list[str], console: Console | None = None) -> int:
         return 1
     summary.render(console)
     return summary.exit_code
+
+
+def quarantine_rows(
+    engine: Engine, file: str | None = None, limit: int = SHOWN_REJECTS
+) -> list[dict]:
+    """The latest ``limit`` quarantined rows (of files whose name contains ``file``), oldest
+    first: what an operator looks at after a run that ended with exit 3."""
+    from warehouse.observations import quarantined
+
+    rows = quarantined(engine)
+    if file:
+        rows = rows[rows["file_name"].str.contains(file, regex=False)]
+    rows = rows.tail(max(limit, 0))
+    keep = ["file_name", "row", "field", "value", "reason", "created_at"]
+    return [
+        {k: (None if v is None or v != v else v) for k, v in r.items()}
+        for r in rows[keep].astype(object).to_dict("records")
+    ]
+
+
+def quarantine_command(file: str | None, limit: int, fmt: str, console: Console | None = None):
+    """`healthplan db quarantine`: the rejected rows kept in the warehouse, newest last, times
+    in the bureau's time zone."""
+    import json
+    import sys
+    from zoneinfo import ZoneInfo
+
+    from flows.common import warehouse
+    from healthplan.settings import get_settings
+
+    tz = ZoneInfo(get_settings().timezone)
+    rows = quarantine_rows(warehouse(), file, limit)
+    for r in rows:
+        r["created_at"] = r["created_at"].astimezone(tz)
+    if fmt == "json":
+        data = [{**r, "created_at": r["created_at"].isoformat()} for r in rows]
+        sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+        return
+    console = console or make_console()
+    if not rows:
+        console.print(
+            "没有匹配的文件 / no such file" if file else "隔离区为空 / nothing quarantined"
+        )
+        return
+    t = Table(title=f"隔离的行 / quarantined rows（{len(rows)}）")
+    for col in ["文件 file", "行 row", "列 field", "值 value", "原因 reason", "隔离于 at"]:
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        t.add_row(
+            escape(r["file_name"]),
+            "—" if r["row"] is None else str(int(r["row"])),
+            escape(r["field"] or "—"),
+            escape("—" if r["value"] is None else str(r["value"])),
+            escape(r["reason"]),
+            f"{r['created_at']:%Y-%m-%d %H:%M}",
+        )
+    console.print(t)

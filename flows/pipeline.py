@@ -80,7 +80,11 @@ def previous_outputs(fingerprint: str) -> dict | None:
 @task(retries=2, retry_delay_seconds=[5, 30])
 def ingest_task(inbox: str) -> dict:
     summary = ingest_paths([Path(inbox)])
-    return {"exit_code": summary.exit_code, "markdown": summary.to_markdown()}
+    return {
+        "exit_code": summary.exit_code,
+        "markdown": summary.to_markdown(),
+        "lines": [summary.headline(), *summary.attention()],
+    }
 
 
 @task(retries=2, retry_delay_seconds=[2, 10])
@@ -114,6 +118,7 @@ class PipelineResult:
     reports: list[str] = field(default_factory=list)
     ingest_exit_code: int = 0
     seconds: float = 0.0
+    ingest_lines: list[str] = field(default_factory=list)  # the ingest's totals, then its problems
 
 
 @flow(name="pipeline", log_prints=True)
@@ -154,6 +159,7 @@ def pipeline_flow(
                 result = _full_run(run_id, plans, stages, data_year, as_of, ingested["exit_code"])
                 step = "artifacts"
             result.seconds = round(time.perf_counter() - started, 2)
+            result.ingest_lines = ingested["lines"]
             _publish(result)
             finish_run(engine, run_id, "completed", _summary_line(result), parameters={
                 **params, "fingerprint": fp, "statuses": result.statuses,
@@ -249,6 +255,7 @@ def run_pipeline(plans=None, stages=None, data_year=None, inbox=None, force=Fals
 
 def run_command(plans, stages, data_year, inbox) -> int:
     """`healthplan run`: the pipeline now, with progress, then where the reports are."""
+    from rich.markup import escape
     from rich.table import Table
 
     console = make_console()
@@ -265,13 +272,23 @@ def run_command(plans, stages, data_year, inbox) -> int:
     for key, counts in result["statuses"].items():
         t.add_row(key, "  ".join(f"{k} {v}" for k, v in counts.items()))
     console.print(t)
+    headline, *attention = result["ingest_lines"] or [""]
+    console.print(escape(headline))
+    for line in attention:
+        console.print(f"  [yellow]{escape(line)}[/]")
+    if attention:
+        console.print("  全部隔离行 / every quarantined row: healthplan db quarantine")
+        for plan in result["quality"]:
+            console.print(
+                f"  受影响的指标 / indicators affected: healthplan quality --plan {escape(plan)}"
+            )
     if result["skipped"]:
         console.print("输入未变，沿用上次结果 / inputs unchanged: previous results kept")
     console.print("报告 / reports:")
     for p in result["reports"]:
-        console.print(f"  {p}")
+        console.print(f"  {escape(p)}")
     console.print(f"用时 / took {time.perf_counter() - started:.1f}s")
-    return 3 if result["ingest_exit_code"] == 3 else 0
+    return result["ingest_exit_code"]  # the ingest's: 0, 3 rows quarantined, 2 a file unreadable
 
 
 def deployments():

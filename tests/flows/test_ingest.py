@@ -283,3 +283,31 @@ def test_folders_are_expanded_recursively_and_sorted(tmp_path):
     assert [c.name for c in found] == [f"{root}/a/1.XLSX", f"{root}/a/z/3.csv", f"{root}/b/2.csv"]
     assert refused == []
     assert os.path.samefile(found[-1].path, tmp_path / "b" / "2.csv")
+
+
+def test_a_run_summary_names_each_file_that_needs_a_person_briefly():
+    """`healthplan run` prints the totals and a line per partial or unreadable file, with its
+    first rejected cells; long lists are cut with a count of what is left out."""
+    from flows.ingest import FileResult, IngestSummary
+    from transforms.parsing import Reject
+
+    bad = [Reject("a.csv", r, "床位", str(-r), "负数 / negative") for r in range(2, 7)]
+    files = [
+        FileResult("a.csv", "partial", rows_rejected=5, rejects=bad),
+        FileResult("b.xlsx", "unreadable", messages=["XLSX 文件损坏"]),
+        FileResult("c.csv", "loaded", rows_loaded=9),
+        *[FileResult(f"d{k}.csv", "unreadable", messages=["空文件"]) for k in range(3)],
+    ]
+    summary = IngestSummary(files=files)
+    assert summary.headline() == (
+        "导入 / ingest：6 个文件 files，已入库 1 · 部分入库 1 · 已跳过 0 · 无法读取 4；"
+        "隔离 5 行 / rows quarantined"
+    )
+    lines = summary.attention(files=3, rows=2)
+    assert lines == [
+        "a.csv：部分入库 partial，隔离 5 行：第2行 床位「-2」负数 / negative；第3行 床位「-3」负数 / negative…",
+        "b.xlsx：无法读取 unreadable：XLSX 文件损坏",
+        "d0.csv：无法读取 unreadable：空文件",
+        "… 另有 2 个文件 / 2 more files",
+    ]
+    assert IngestSummary(files=files[2:3]).attention() == []

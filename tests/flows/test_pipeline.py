@@ -179,3 +179,36 @@ def test_the_fan_out_runs_on_a_dask_task_runner(prefect_harness, isolated, monke
     assert [Path(p).name for p in result["reports"] if p.endswith(".pdf")] == [
         "longhu_mid_2018.pdf"
     ]
+
+
+def test_run_names_what_the_ingest_could_not_take_and_exits_with_its_code(
+    prefect_harness, isolated, tmp_path, capsys
+):
+    """`healthplan run` on an inbox with a damaged cell and an unreadable file: the reports are
+    still written, the summary names both files (the cell by row, column and value), and the exit
+    code is the ingest's (2: a file could not be read)."""
+    import shutil
+
+    from flows.pipeline import run_command
+
+    inbox = tmp_path / "inbox"
+    shutil.copytree(INBOX / "longhu", inbox / "longhu")
+    path = inbox / "longhu" / "2018" / "population_2018.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    cells = lines[2].split(",")
+    cells[3] = "不详"
+    lines[2] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (inbox / "longhu" / "2018" / "notes.xlsx").write_bytes(b"not a workbook")
+
+    code = run_command(["longhu"], ["mid"], None, inbox)
+    out = capsys.readouterr().out
+    assert code == 2
+    assert "43 个文件 files，已入库 41 · 部分入库 1 · 已跳过 0 · 无法读取 1；隔离 1 行" in out
+    assert (
+        "inbox/longhu/2018/population_2018.csv：部分入库 partial，隔离 1 行：第3行 常住人口（万人）「不详」"
+        in out
+    )
+    assert "inbox/longhu/2018/notes.xlsx：无法读取 unreadable：" in out
+    assert "healthplan db quarantine" in out and "healthplan quality --plan longhu" in out
+    assert (isolated / "reports" / "longhu_mid_2018.pdf").exists()
