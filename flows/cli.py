@@ -325,7 +325,8 @@ def quality(
     plan: Annotated[str, typer.Option("--plan")],
     format: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
 ):
-    """数据质量问题 / data-quality issues (baseline reconciliation, parts vs totals, outliers, gaps)."""
+    """数据质量问题 / data-quality issues (baseline reconciliation, parts vs totals, outliers, gaps,
+    quarantined source rows)."""
     from flows.quality import quality_command
 
     quality_command(plan, format.value)

@@ -12,21 +12,12 @@ from sqlalchemy.engine import Engine
 
 from flows.common import catalog, warehouse
 from flows.compute import observations_and_values
+from flows.ingest import parse_context
+from healthplan.layouts import Layout
 from healthplan.settings import console as make_console
-from transforms.quality import plan_quality
+from transforms.quality import KIND_ZH, SEVERITY_ZH, plan_quality
+from warehouse.observations import quarantined, source_files
 from warehouse.results import replace_quality_issues
-
-SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
-KIND_ZH = {
-    "baseline_reconciliation": "基期值核对",
-    "reported_vs_recomputed": "报告值与重算值",
-    "parts_vs_total": "分项与合计",
-    "impossible_value": "不可能值",
-    "permille_as_percent": "‰/%混用",
-    "year_on_year_jump": "年度异常波动",
-    "missing_value": "数据缺失",
-    "no_source": "无统计来源",
-}
 
 
 def check_plan(plan_id: str, as_of: datetime | None = None, engine: Engine | None = None):
@@ -37,7 +28,29 @@ def check_plan(plan_id: str, as_of: datetime | None = None, engine: Engine | Non
     obs, values = observations_and_values(engine, plan_id, as_of or datetime.now(UTC))
     last = int(obs["year"].max()) if not obs.empty else plan.baseline_year
     years = range(plan.baseline_year, min(last, plan.target_year) + 1)
-    return plan_quality(plan, cat.areas(plan_id), cat.elements, obs, values, years)
+    rejected = quarantined(engine, file_ids=obs["source_file_id"].unique().tolist())
+    layouts = file_layouts(engine, rejected["source_file_id"].dropna().unique().tolist())
+    return plan_quality(
+        plan, cat.areas(plan_id), cat.elements, obs, values, years, rejected, layouts
+    )
+
+
+def file_layouts(engine: Engine, file_ids: list[int]) -> dict[int, Layout]:
+    """The layout each file was read by, where it is still defined (a file read by a layout
+    removed since is treated as having lost whole rows)."""
+    if not file_ids:
+        return {}
+    files = source_files(engine)
+    layouts = parse_context().layouts
+    out = {}
+    for file_id, layout_id in files.loc[files["id"].isin(file_ids), ["id", "layout"]].itertuples(
+        index=False
+    ):
+        try:
+            out[int(file_id)] = layouts.layout(str(layout_id))[1]
+        except KeyError:
+            continue
+    return out
 
 
 def save_issues(plan_id: str, issues: list[dict], engine: Engine | None = None) -> int:

@@ -14,12 +14,27 @@ import numpy as np
 import pandas as pd
 
 from healthplan.definitions import Area, DataElement, Plan
+from healthplan.layouts import Layout, normalize_header
 from transforms.assessment import judging_units
 from transforms.indicators import AreaTree, formula_values
 
 MODIFIED_Z_LIMIT = 3.5
 MIN_JUMP_SHARE = 0.25
 CHANCE_LIMIT = 3.0  # standard errors of a rate on counts (Poisson)
+ROWS_SHOWN = 10  # quarantined row numbers named in an issue's text; all are in its data
+
+SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
+KIND_ZH = {
+    "baseline_reconciliation": "基期值核对",
+    "reported_vs_recomputed": "报告值与重算值",
+    "parts_vs_total": "分项与合计",
+    "impossible_value": "不可能值",
+    "permille_as_percent": "‰/%混用",
+    "year_on_year_jump": "年度异常波动",
+    "missing_value": "数据缺失",
+    "no_source": "无统计来源",
+    "quarantined_rows": "行被隔离",
+}
 
 
 def issue(kind: str, severity: str, detail: str, **where) -> dict:
@@ -312,6 +327,94 @@ def missing_values(
     return out
 
 
+def rows_text(rows: Sequence[int]) -> str:
+    """'第5、9、12行' with at most ROWS_SHOWN numbers, '等' after a longer list."""
+    shown = "、".join(str(r) for r in rows[:ROWS_SHOWN])
+    return f"第{shown}行" + ("等" if len(rows) > ROWS_SHOWN else "")
+
+
+def rejected_elements(layout: Layout | None, fields: Iterable[str | None]) -> set[str] | None:
+    """The elements a file's rejected cells held, or None when whole rows were lost: a row-per-
+    area file rejects a bad value cell alone (the rest of its row is loaded), but a bad area,
+    year or duplicate row, and any rejected row of a facility list, takes the row's every value."""
+    if layout is None or layout.shape != "long":
+        return None
+    element_of = {
+        key: col.element
+        for header, col in layout.columns.items()
+        if col.element
+        for key in layout.header_keys(header)
+    }
+    out = set()
+    for f in fields:
+        element = element_of.get(normalize_header(f)) if f is not None else None
+        if element is None:
+            return None
+        out.add(element)
+    return out
+
+
+def quarantined_rows(
+    plan: Plan,
+    observations: pd.DataFrame,
+    quarantined: pd.DataFrame,
+    layouts: Mapping[int, Layout] | None = None,
+) -> list[dict]:
+    """Indicators computed from a file some of whose rows were quarantined: a total built from
+    that file lacks the rejected values, so the value may be understated. One warning per
+    indicator, year and file (only the indicators of the rejected cells' elements where the
+    file's layout, ``layouts[file id]``, tells them), until a later file without rejected rows
+    supplies a value of an element and year the file supplied: a resubmission of that file,
+    whose loading revised or added what it corrects (the rejected values among them).
+    ``quarantined``: source_file_id, file_name, row, field per rejected cell or row of the files
+    the observations come from."""
+    if quarantined.empty or observations.empty:
+        return []
+    layouts = layouts or {}
+    files = quarantined.dropna(subset=["source_file_id"])
+    file_ids = files["source_file_id"].astype("int64")
+    pairs = (
+        observations[["source_file_id", "element", "year"]]
+        .drop_duplicates()
+        .astype({"source_file_id": "int64", "element": "str", "year": "int64"})
+    )
+    rejecting = pairs["source_file_id"].isin(file_ids.unique())
+    latest_clean = pairs[~rejecting].groupby(["element", "year"])["source_file_id"].max()
+    out = []
+    for file_id, group in files.groupby(file_ids, sort=True):
+        mine = pairs[pairs["source_file_id"] == file_id]
+        later = latest_clean.reindex(pd.MultiIndex.from_frame(mine[["element", "year"]]))
+        if mine.empty or (later.to_numpy() > file_id).any():
+            continue
+        touched = rejected_elements(layouts.get(int(file_id)), group["field"])
+        if touched is not None:
+            mine = mine[mine["element"].isin(touched)]
+        name = str(group["file_name"].iloc[0])
+        rows = sorted({int(r) for r in group["row"].dropna()})
+        count = len(rows) + int(group["row"].isna().sum())
+        for ind in plan.indicators:
+            if ind.formula is None:
+                continue
+            hit = mine[mine["element"].isin(ind.formula.elements())]
+            for year in sorted(hit["year"].unique()):
+                elements = sorted(hit.loc[hit["year"] == year, "element"].unique())
+                out.append(
+                    issue(
+                        "quarantined_rows",
+                        "warning",
+                        f"{ind.name_zh}：{int(year)}年数值所用文件{name}有{count}行被隔离"
+                        f"（{rows_text(rows)}），相关合计可能偏小 / {count} quarantined row(s) "
+                        "in a source file: the value may be incomplete",
+                        number=ind.number,
+                        year=int(year),
+                        file_name=name,
+                        row=rows[0] if rows else None,
+                        data={"rows": rows, "count": count, "elements": elements},
+                    )
+                )
+    return out
+
+
 def plan_quality(
     plan: Plan,
     areas: Sequence[Area],
@@ -319,9 +422,18 @@ def plan_quality(
     observations: pd.DataFrame,
     values: pd.DataFrame,
     years: Iterable[int],
+    quarantined: pd.DataFrame | None = None,
+    layouts: Mapping[int, Layout] | None = None,
 ) -> list[dict]:
-    """Every check for one plan, most severe first."""
+    """Every check for one plan, most severe first. ``quarantined``, ``layouts``: the rejected
+    rows of the files the observations come from and those files' layouts (see
+    ``quarantined_rows``)."""
     issues = [
+        *(
+            quarantined_rows(plan, observations, quarantined, layouts)
+            if quarantined is not None
+            else []
+        ),
         *baseline_reconciliation(plan, values),
         *reported_vs_recomputed(elements, observations, areas),
         *parts_vs_total(elements, observations),

@@ -44,7 +44,7 @@ from transforms.evaluation import (
     is_met,
 )
 from transforms.indicators import AreaTree
-from transforms.quality import printed_tolerance
+from transforms.quality import KIND_ZH, SEVERITY_ZH, printed_tolerance
 
 DASH = "—"
 DEFAULT_THRESHOLDS = Thresholds()
@@ -85,17 +85,6 @@ CONCERN = {NEEDS_SPEEDUP, NEARLY_ACHIEVED}
 BAD = {LAGGING, MOVING_AWAY, NOT_ACHIEVED}
 UNKNOWN = {NO_DATA, NEEDS_REVIEW}
 
-SEVERITY_ZH = {"error": "错误", "warning": "警告", "info": "提示"}
-KIND_ZH = {
-    "baseline_reconciliation": "基期值核对",
-    "reported_vs_recomputed": "报告值与重算值",
-    "parts_vs_total": "分项与合计",
-    "impossible_value": "不可能值",
-    "permille_as_percent": "‰/%混用",
-    "year_on_year_jump": "年度异常波动",
-    "missing_value": "数据缺失",
-    "no_source": "无统计来源",
-}
 LEVEL_ZH = {"city": "市", "district": "区", "county": "县", "town": "镇", "street": "街道"}
 JUDGED_ZH = {"area": "全区", "county": "县（区）", "town": "镇（街道）"}
 # A change of a share is in percentage (permille) points, not in per cent.
@@ -161,6 +150,7 @@ LABELS = {
     "checksum": "校验值（SHA-256 前12位）",
     "received_at": "接收时间",
     "rows_loaded": "载入行数",
+    "rows_rejected": "隔离行数",
     "severity": "级别",
     "kind": "类别",
     "year": "年份",
@@ -233,11 +223,13 @@ def fmt_date(d: date | datetime | None) -> str:
     return DASH if d is None else f"{d.year}年{d.month}月{d.day}日"
 
 
-def fmt_moment(moment: datetime | None, tz: str) -> str:
+def fmt_moment(moment: datetime | None, tz: str, zone: bool = True) -> str:
+    """Local time to the minute; ``zone``: followed by the zone's name (left out in a table
+    column whose header names it)."""
     if moment is None:
         return DASH
     local = moment.astimezone(ZoneInfo(tz)) if moment.tzinfo else moment
-    return f"{local:%Y-%m-%d %H:%M}（{tz}）"
+    return f"{local:%Y-%m-%d %H:%M}" + (f"（{tz}）" if zone else "")
 
 
 def numbers_text(numbers: Iterable[int]) -> str:
@@ -1315,20 +1307,36 @@ def _source_rows(source_files, tz: str) -> list[dict]:
         received = r.get("received_at")
         if isinstance(received, pd.Timestamp):
             received = received.to_pydatetime()
-        loaded = r.get("rows_loaded")
+        loaded, rejected = r.get("rows_loaded"), r.get("rows_rejected")
         out.append(
             {
                 "name": str(r.get("name") or ""),
                 "source": str(r.get("source") or ""),
                 "layout": str(r.get("layout") or ""),
                 "checksum": str(r.get("checksum") or "")[:12],
-                "received_at": fmt_moment(received, tz)
+                "received_at": fmt_moment(received, tz, zone=False)
                 if isinstance(received, datetime)
                 else str(received or ""),
                 "rows_loaded": str(int(loaded)) if _num(loaded) is not None else DASH,
+                "rows_rejected": str(int(rejected)) if _num(rejected) is not None else DASH,
             }
         )
     return out
+
+
+def _sources_summary(sources: list[dict]) -> str:
+    """How many files the numbers come from, and how many of them lost rows to the quarantine
+    (their totals may be understated: section 六 names the indicators)."""
+    if not sources:
+        return "本报告未使用已入库的数据文件。"
+    text = f"本报告所用数据来自以下{len(sources)}个已入库文件（按入库顺序）。"
+    partial = [int(s["rows_rejected"]) for s in sources if s["rows_rejected"] not in (DASH, "0")]
+    if partial:
+        text += (
+            f"其中{len(partial)}个文件共有{sum(partial)}行未通过校验而被隔离，未计入合计；"
+            f"受影响的指标见“{LABELS['quality']}”。"
+        )
+    return text
 
 
 def _appendix(
@@ -1363,9 +1371,8 @@ def _appendix(
     return {
         "method": _method(plan, stage, th),
         "sources": sources,
-        "sources_summary": f"本报告所用数据来自以下{len(sources)}个已入库文件（按入库顺序）。"
-        if sources
-        else "本报告未使用已入库的数据文件。",
+        "sources_summary": _sources_summary(sources),
+        "sources_zone": tz,
         "as_of": fmt_moment(as_of, tz),
         "as_of_note": "报告按数据仓库在该时点所存的数据生成；以同一时点重新生成，数字完全一致。",
         "code_version": code_version or DASH,

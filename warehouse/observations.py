@@ -40,6 +40,7 @@ ASOF_COLUMNS = [*FRAME_COLUMNS[:5], "source_file_id", "source_rows", "revision",
 # a re-read of a file must not create revisions from float noise.
 TOLERANCE = 1e-9
 OPTIONAL = ("stratum", "source_rows")  # default '' and NULL
+IDS_PER_STATEMENT = 900  # ids bound in one IN (…): under SQLite's oldest parameter limit (999)
 
 STAGE = "_obs_stage"
 REVISED = "_obs_revised"
@@ -687,13 +688,25 @@ def source_files(bind: Engine | Connection, checksums: Iterable[str] | None = No
     return frame_from_rows(rows, list(source_file.c.keys()), {"received_at": "utc"})
 
 
-def quarantined(bind: Engine | Connection, source_file_id: int | None = None) -> pd.DataFrame:
-    """Quarantined rows (all, or one file's), in the order written."""
+def quarantined(
+    bind: Engine | Connection,
+    source_file_id: int | None = None,
+    file_ids: Iterable[int] | None = None,
+) -> pd.DataFrame:
+    """Quarantined rows (all, one file's, or those of ``file_ids``), in the order written."""
     stmt = sa.select(quarantine).order_by(quarantine.c.id)
     if source_file_id is not None:
-        stmt = stmt.where(quarantine.c.source_file_id == int(source_file_id))
+        file_ids = [source_file_id]
     with connect(bind) as conn:
-        rows = conn.execute(stmt).all()
+        if file_ids is None:
+            rows = conn.execute(stmt).all()
+        else:
+            ids = sorted({int(i) for i in file_ids})
+            rows = []
+            for start in range(0, len(ids), IDS_PER_STATEMENT):
+                part = ids[start : start + IDS_PER_STATEMENT]
+                rows += conn.execute(stmt.where(quarantine.c.source_file_id.in_(part))).all()
+            rows.sort(key=lambda r: r.id)
     return frame_from_rows(rows, list(quarantine.c.keys()), {"created_at": "utc"})
 
 

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 
 from healthplan.definitions import DataElement
+from healthplan.layouts import Layout
 from tests.transforms.test_indicators import AREAS, plan_with
 from transforms.quality import (
     baseline_reconciliation,
@@ -13,7 +14,10 @@ from transforms.quality import (
     modified_z_scores,
     parts_vs_total,
     printed_tolerance,
+    quarantined_rows,
+    rejected_elements,
     reported_vs_recomputed,
+    rows_text,
     year_on_year_jumps,
 )
 
@@ -182,3 +186,134 @@ def test_a_rate_on_few_events_does_not_jump_by_chance():
     # the same rates on 100 times the events are a real jump
     big = v.assign(numerator=v["numerator"] * 100, denominator=v["denominator"] * 100)
     assert [o["year"] for o in year_on_year_jumps(plan, big)] == [2020]
+
+
+# --------------------------------------------------------------------------- quarantined rows
+
+DOCTORS = {"number": 1, "name_zh": "每千人医师",
+           "formula": {"kind": "ratio", "numerator": ["doctors"], "denominator": ["pop"], "factor": 1000}}  # fmt: skip
+BEDS = {"number": 2, "name_zh": "每千人床位",
+        "formula": {"kind": "ratio", "numerator": ["beds"], "denominator": ["pop"], "factor": 1000}}  # fmt: skip
+REVIEWED = {"number": 3, "name_zh": "定性指标", "formula": None}
+
+
+def sourced(rows):
+    return pd.DataFrame(rows, columns=["area_code", "year", "element", "stratum", "value",
+                                       "source_file_id"])  # fmt: skip
+
+
+def rejects(rows):
+    """(file id, file name, row[, field]) per rejected cell or row."""
+    rows = [(*r, None) if len(r) == 3 else r for r in rows]
+    return pd.DataFrame(rows, columns=["source_file_id", "file_name", "row", "field"])
+
+
+RESOURCES_2018 = sourced(
+    [
+        ("T1", 2018, "doctors", "", 30, 7),
+        ("T2", 2018, "doctors", "", 20, 7),
+        ("T1", 2018, "beds", "", 90, 8),
+        ("T1", 2018, "pop", "", 10_000, 9),
+        ("T1", 2017, "doctors", "", 29, 6),
+    ]
+)
+
+
+def test_indicators_fed_by_a_file_with_quarantined_rows_are_flagged_per_year_and_file():
+    plan = plan_with(DOCTORS, BEDS, REVIEWED)
+    out = quarantined_rows(plan, RESOURCES_2018, rejects([(7, "resources_2018.xlsx", 12),
+                                                           (7, "resources_2018.xlsx", 5),
+                                                           (7, "resources_2018.xlsx", 12)]))  # fmt: skip
+    assert [(o["number"], o["year"], o["file_name"], o["row"]) for o in out] == [
+        (1, 2018, "resources_2018.xlsx", 5)
+    ]
+    only = out[0]
+    assert only["kind"] == "quarantined_rows" and only["severity"] == "warning"
+    assert only["data"] == {"rows": [5, 12], "count": 2, "elements": ["doctors"]}
+    assert "第5、12行" in only["detail"] and "2行被隔离" in only["detail"]
+    # a denominator's file counts too, and a row without a number is counted
+    both = quarantined_rows(plan, RESOURCES_2018, rejects([(9, "population_2018.csv", None)]))
+    assert [(o["number"], o["data"]["count"], o["row"]) for o in both] == [
+        (1, 1, None),
+        (2, 1, None),
+    ]
+
+
+def test_files_without_quarantined_rows_or_not_used_raise_nothing():
+    plan = plan_with(DOCTORS, BEDS)
+    assert quarantined_rows(plan, RESOURCES_2018, rejects([])) == []
+    assert quarantined_rows(plan, RESOURCES_2018, rejects([(99, "other.csv", 3)])) == []
+    assert quarantined_rows(plan, RESOURCES_2018.iloc[:0], rejects([(7, "x.xlsx", 3)])) == []
+    # every file the values come from lost rows: flagged, with the frame's narrow dtypes
+    narrow = RESOURCES_2018[RESOURCES_2018["source_file_id"] == 7].astype(
+        {"year": "int32", "source_file_id": "int32", "element": "category"}
+    )
+    assert len(quarantined_rows(plan, narrow, rejects([(7, "x.xlsx", 3)]))) == 1
+
+
+def test_a_later_clean_file_for_the_same_element_and_year_settles_the_warning():
+    """A corrected resubmission supplies the rejected row's value (and only what changed: the
+    rest keeps the first file as its source), which settles every warning of the first file;
+    until then the warning stands. A later file that was itself partly rejected, or one loaded
+    before, settles nothing."""
+    plan = plan_with(DOCTORS)
+    corrected = pd.concat([RESOURCES_2018, sourced([("T3", 2018, "doctors", "", 5, 11)])])
+    bad = rejects([(7, "resources_2018.xlsx", 5)])
+    assert quarantined_rows(plan, corrected, bad) == []
+    beds = plan_with(DOCTORS, BEDS)
+    two = sourced([("T1", 2018, "doctors", "", 30, 7), ("T1", 2018, "beds", "", 9, 7)])
+    assert len(quarantined_rows(beds, two, bad)) == 2
+    fixed = pd.concat([two, sourced([("T3", 2018, "beds", "", 5, 12)])])
+    assert quarantined_rows(beds, fixed, bad) == []
+    assert len(quarantined_rows(plan, RESOURCES_2018, bad)) == 1
+    also_bad = pd.concat([bad, rejects([(11, "resources_2018_v2.xlsx", 8)])])
+    out = quarantined_rows(plan, corrected, also_bad)
+    assert [(o["file_name"], o["year"]) for o in out] == [
+        ("resources_2018.xlsx", 2018),
+        ("resources_2018_v2.xlsx", 2018),
+    ]
+    earlier = sourced([("T1", 2018, "doctors", "", 30, 7), ("T3", 2018, "doctors", "", 5, 4)])
+    assert len(quarantined_rows(plan, earlier, bad)) == 1  # loaded before, settles nothing
+
+
+def test_rows_text_names_the_first_rows_and_says_there_are_more():
+    assert rows_text([3]) == "第3行"
+    assert rows_text(list(range(1, 13))) == "第1、2、3、4、5、6、7、8、9、10行等"
+
+
+PER_AREA = Layout.model_validate(
+    {
+        "id": "resources_v1",
+        "years": [2015, None],
+        "format": "csv",
+        "shape": "long",
+        "columns": {
+            "代码": "area_code",
+            "年份": "year",
+            "医师数（人）": {"element": "doctors", "aliases": ["执业医师"]},
+            "床位": "beds",
+        },
+    }
+)
+
+
+def test_rejected_cells_of_a_row_per_area_file_touch_only_their_elements():
+    assert rejected_elements(PER_AREA, ["医师数(人)", " 执业医师 "]) == {"doctors"}
+    assert rejected_elements(PER_AREA, ["床位", "医师数（人）"]) == {"beds", "doctors"}
+    # a bad area or year, a duplicate row, an unknown column: the whole row was lost
+    assert rejected_elements(PER_AREA, ["床位", "代码"]) is None
+    assert rejected_elements(PER_AREA, [None]) is None
+    assert rejected_elements(PER_AREA, ["其他"]) is None
+    assert rejected_elements(None, ["床位"]) is None
+    facility = PER_AREA.model_copy(update={"shape": "facility"})
+    assert rejected_elements(facility, ["床位"]) is None
+
+
+def test_a_rejected_value_cell_flags_only_the_indicators_of_its_element():
+    plan = plan_with(DOCTORS, BEDS)
+    same_file = sourced([("T1", 2018, "doctors", "", 30, 7), ("T1", 2018, "beds", "", 90, 7)])
+    cell = rejects([(7, "resources_2018.csv", 4, "床位")])
+    assert [o["number"] for o in quarantined_rows(plan, same_file, cell, {7: PER_AREA})] == [2]
+    row = rejects([(7, "resources_2018.csv", 4, "代码")])
+    assert [o["number"] for o in quarantined_rows(plan, same_file, row, {7: PER_AREA})] == [1, 2]
+    assert [o["number"] for o in quarantined_rows(plan, same_file, cell)] == [1, 2]

@@ -214,6 +214,7 @@ def demo_context(stage="mid", plan=None, values=None, **kw):
     year = 2018 if stage == "mid" else 2020
     rows = assess_plan(plan, AREAS, values, stage, year)
     kw.setdefault("with_charts", False)
+    kw.setdefault("source_files", SOURCES)
     ctx = build_context(
         plan,
         rows,
@@ -223,7 +224,6 @@ def demo_context(stage="mid", plan=None, values=None, **kw):
         as_of=AS_OF,
         areas=AREAS,
         quality_issues=ISSUES,
-        source_files=SOURCES,
         issued_on=date(2019, 3, 15),
         code_version="abc123",
         definition_checksum="f" * 64,
@@ -473,6 +473,25 @@ def test_cover_appendix_and_toc(mid):
     assert app["code_version"] == "abc123" and app["definition_checksum"] == "f" * 12
     ids = [e["id"] for e in ctx["toc"]]
     assert ids[:2] == ["sec-overview", "sec-table"] and "sec-appendix" in ids
+
+
+def test_the_source_list_counts_the_rows_each_file_lost_to_the_quarantine():
+    """The local time without the zone (the column header names it), rows loaded and
+    quarantined per file, and a sentence pointing to the quality section when any were."""
+    ctx, _ = demo_context()
+    app = ctx["appendix"]
+    assert app["sources"][0]["received_at"] == "2019-02-01 16:30"
+    assert app["sources_zone"] == "Asia/Shanghai"
+    assert app["sources"][0]["rows_rejected"] == "—"  # not recorded
+    assert "隔离" not in app["sources_summary"]
+    partial = [{**SOURCES[0], "rows_rejected": 0}, {**SOURCES[0], "id": 2, "rows_rejected": 3},
+               {**SOURCES[0], "id": 3, "rows_rejected": 2}]  # fmt: skip
+    app = demo_context(source_files=pd.DataFrame(partial))[0]["appendix"]
+    assert [s["rows_rejected"] for s in app["sources"]] == ["0", "3", "2"]
+    assert app["sources_summary"] == (
+        "本报告所用数据来自以下3个已入库文件（按入库顺序）。其中2个文件共有5行未通过校验而被隔离，"
+        "未计入合计；受影响的指标见“六、数据质量说明”。"
+    )
 
 
 def test_settings_issuing_body_overrides_the_plans():

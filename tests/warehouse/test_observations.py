@@ -293,6 +293,25 @@ def test_quarantine_rows_are_written(engine):
         write_quarantine(conn, [{"file_name": "q.csv", "reason": "x", "colour": "red"}])
 
 
+def test_quarantined_rows_of_several_files_in_the_order_written(engine, monkeypatch):
+    """Files' rejected rows, however many ids are asked for (bound a few per statement)."""
+    import warehouse.observations as observations
+
+    ids = []
+    with engine.begin() as conn:
+        for k in range(5):
+            fid, _ = register_source_file(conn, checksum=sha(f"f{k}"), name=f"f{k}.csv",
+                                          source="s", layout="v1", encoding="utf-8", rows_read=9)  # fmt: skip
+            ids.append(fid)
+        write_quarantine(conn, [{"source_file_id": ids[k % 5], "file_name": f"f{k % 5}.csv",
+                                 "row": k, "reason": "x"} for k in range(10)])  # fmt: skip
+    monkeypatch.setattr(observations, "IDS_PER_STATEMENT", 2)
+    rows = quarantined(engine, file_ids=[ids[4], ids[0], ids[2], 10_000])
+    assert rows["row"].tolist() == [0, 2, 4, 5, 7, 9]
+    assert set(rows["source_file_id"]) == {ids[0], ids[2], ids[4]}
+    assert quarantined(engine, file_ids=[]).empty
+
+
 def test_empty_frame_is_a_no_op(engine):
     _, stats = load(engine, obs_frame().head(0), T0)
     assert stats == LoadStats(0, 0, 0)
