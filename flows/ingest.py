@@ -1057,10 +1057,7 @@ def quarantine_rows(
     first: what an operator looks at after a run that ended with exit 3."""
     from warehouse.observations import quarantined
 
-    rows = quarantined(engine)
-    if file:
-        rows = rows[rows["file_name"].str.contains(file, regex=False)]
-    rows = rows.tail(max(limit, 0))
+    rows = quarantined(engine, name_contains=file, latest=limit)
     keep = ["file_name", "row", "field", "value", "reason", "created_at"]
     return [
         {k: (None if v is None or v != v else v) for k, v in r.items()}

@@ -692,9 +692,16 @@ def quarantined(
     bind: Engine | Connection,
     source_file_id: int | None = None,
     file_ids: Iterable[int] | None = None,
+    name_contains: str | None = None,
+    latest: int | None = None,
 ) -> pd.DataFrame:
-    """Quarantined rows (all, one file's, or those of ``file_ids``), in the order written."""
-    stmt = sa.select(quarantine).order_by(quarantine.c.id)
+    """Quarantined rows (all, one file's, those of ``file_ids``, or of files whose name contains
+    ``name_contains``; only the ``latest`` ones), in the order written."""
+    stmt = sa.select(quarantine)
+    if name_contains:
+        stmt = stmt.where(quarantine.c.file_name.contains(name_contains, autoescape=True))
+    if latest is not None:
+        stmt = stmt.order_by(quarantine.c.id.desc()).limit(max(int(latest), 0))
     if source_file_id is not None:
         file_ids = [source_file_id]
     with connect(bind) as conn:
@@ -706,7 +713,9 @@ def quarantined(
             for start in range(0, len(ids), IDS_PER_STATEMENT):
                 part = ids[start : start + IDS_PER_STATEMENT]
                 rows += conn.execute(stmt.where(quarantine.c.source_file_id.in_(part))).all()
-            rows.sort(key=lambda r: r.id)
+    rows.sort(key=lambda r: r.id)
+    if latest is not None:  # the limit held per statement: the latest of all parts
+        rows = rows[max(len(rows) - int(latest), 0) :]
     return frame_from_rows(rows, list(quarantine.c.keys()), {"created_at": "utc"})
 
 

@@ -310,6 +310,12 @@ def test_quarantined_rows_of_several_files_in_the_order_written(engine, monkeypa
     assert rows["row"].tolist() == [0, 2, 4, 5, 7, 9]
     assert set(rows["source_file_id"]) == {ids[0], ids[2], ids[4]}
     assert quarantined(engine, file_ids=[]).empty
+    latest = quarantined(engine, file_ids=ids, latest=3)
+    assert latest["row"].tolist() == [7, 8, 9]
+    assert quarantined(engine, name_contains="f1", latest=1)["row"].tolist() == [6]
+    assert quarantined(engine, name_contains="%").empty  # a pattern character is a character
+    assert quarantined(engine, latest=0).empty
+    assert len(quarantined(engine, file_ids=ids[:2], latest=50)) == 4  # fewer than asked for
 
 
 def test_empty_frame_is_a_no_op(engine):
