@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from flows.common import catalog, warehouse
 from flows.compute import observations_and_values
 from healthplan.settings import get_settings
-from transforms.assessment import assess_plan, data_year_for
+from transforms.assessment import PER_UNIT_KEYS, assess_plan, data_year_for
 from transforms.evaluation import Thresholds
 from warehouse.results import latest_reviews, save_evaluations
 
@@ -111,6 +111,10 @@ def save_assessment(a: Assessment, engine: Engine | None = None) -> int:
                 "target_text": r["target_text"],
                 "judged_at": r["judged_at"],
                 "strata": r["strata"],
+                "baseline_source": r["baseline_source"],
+                "projection_note": r["projection_note"],
+                "inferred": r["inferred"],
+                **{k: r.get(k) for k in PER_UNIT_KEYS},
             },
             "evaluated_at": now,
         }

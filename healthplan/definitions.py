@@ -80,6 +80,16 @@ class StratumTarget(Strict):
     tolerance: float | None = None
 
 
+class OtherReading(Strict):
+    """The other way to read a target printed both as a rule and as a figure (在2015年基础上
+    提高1岁（桂林78岁）): not judged, shown beside the target and in the data-quality annex."""
+
+    comparator: Comparator
+    value: float | None = None
+    delta: float | None = Field(default=None, description="'relative': change on the baseline")
+    note_zh: str = Field(description="why this reading is not the one judged, in Chinese")
+
+
 class Target(Strict):
     """The plan's target for its target year, with the comparator as evaluation.md defines it."""
 
@@ -91,6 +101,9 @@ class Target(Strict):
     delta: float | None = Field(default=None, description="'relative': change on the baseline")
     strata: dict[str, StratumTarget] | None = None
     note_zh: str | None = None
+    other_reading: OtherReading | None = Field(
+        default=None, description="a second reading of a double-printed target, not judged"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Target:
@@ -213,6 +226,48 @@ class TextFigure(Strict):
     unit_note: str | None = None
 
 
+class Inference(Strict):
+    """A value the definition infers rather than reads from the plan's table, and why."""
+
+    field: str = Field(description="the indicator field inferred, e.g. 'baseline', 'target'")
+    why_zh: str
+    why_en: str | None = None
+
+
+class ValueRange(Strict):
+    """What the quantity allows (a rate is never below 0, a share never above 100 %)."""
+
+    min: float | None = None
+    max: float | None = None
+
+
+# What a quantity allows, by its unit, unless the indicator states its own ``value_range``:
+# a share in % lies in [0, 100], one in ‰ in [0, 1000]; every other unit (rates per
+# population, days, years, yuan, counts, ratios) is never negative.
+UNIT_RANGES: dict[str, ValueRange] = {
+    "%": ValueRange(min=0.0, max=100.0),
+    "‰": ValueRange(min=0.0, max=1000.0),
+}
+DEFAULT_RANGE = ValueRange(min=0.0, max=None)
+
+# How a ratio's factor must match its unit: the unit's last word names the scale.
+UNIT_FACTORS: tuple[tuple[str, float], ...] = (
+    ("%", 100.0),
+    ("‰", 1000.0),
+    ("10万", 100_000.0),
+    ("万", 10_000.0),
+    ("千", 1000.0),
+)
+
+
+def unit_factor(unit: str) -> float | None:
+    """The factor a ratio in ``unit`` must carry, or None when the unit names no scale."""
+    for mark, factor in UNIT_FACTORS:
+        if mark in unit:
+            return factor
+    return None
+
+
 class Indicator(Strict):
     number: int
     category_zh: str
@@ -227,15 +282,69 @@ class Indicator(Strict):
     target: Target
     attribute: Attribute | None = None
     attribute_from_merged_cell: bool = False
+    target_from_merged_cell: bool = False
     level: JudgedLevel = "area"
     formula: Formula | None = Field(description="None: reported directly by no source we hold")
     text_figures: list[TextFigure] = Field(default_factory=list)
     decimals: int = 2
     notes: str | None = None
+    value_range: ValueRange | None = Field(
+        default=None, description="what the quantity allows; None: from its unit (UNIT_RANGES)"
+    )
+    inferred: list[Inference] = Field(
+        default_factory=list, description="values inferred beyond the flags above, and why"
+    )
 
     @property
     def sign(self) -> int:
         return 1 if self.direction == "higher" else -1
+
+    @property
+    def allowed_range(self) -> ValueRange:
+        """The range the quantity allows: the indicator's own, else its unit's."""
+        if self.value_range is not None:
+            return self.value_range
+        return UNIT_RANGES.get(self.unit.strip(), DEFAULT_RANGE)
+
+    def inferences(self) -> list[dict]:
+        """Every value the definition infers rather than reads from the plan's table, as
+        {field, why, why_en}: from the flags (merged cells, baseline from the body text, a
+        target with two readings) and the explicit ``inferred`` entries."""
+        out = []
+        if self.attribute_from_merged_cell:
+            out.append(
+                {
+                    "field": "attribute",
+                    "why": "指标属性单元格空白，取自表中上方的合并单元格",
+                    "why_en": "attribute cell blank; taken from the merged cell above",
+                }
+            )
+        if self.target_from_merged_cell:
+            out.append(
+                {
+                    "field": "target",
+                    "why": "目标单元格空白，取自表中上方的合并单元格",
+                    "why_en": "target cell blank; taken from the merged cell above",
+                }
+            )
+        if self.baseline_source == "text" and self.baseline is not None:
+            out.append(
+                {
+                    "field": "baseline",
+                    "why": "规划表未列基期值，取自规划正文",
+                    "why_en": "the plan's table gives no baseline; read from the body text",
+                }
+            )
+        if self.target.other_reading is not None:
+            out.append(
+                {
+                    "field": "target",
+                    "why": self.target.other_reading.note_zh,
+                    "why_en": "target printed both as a rule and as a figure; the figure is judged",
+                }
+            )
+        out += [{"field": i.field, "why": i.why_zh, "why_en": i.why_en} for i in self.inferred]
+        return out
 
 
 class TextGoal(Strict):

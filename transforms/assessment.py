@@ -1,8 +1,9 @@
 """A whole plan judged for one stage and data year: every indicator, every area.
 
 Bridges plan definitions and computed indicator values to the method's `judge`. For the
-jurisdiction itself the baseline is the one the plan states (the official x0); for its sub-areas,
-which the plan gives no baseline for, it is the warehouse's own base-year value.
+jurisdiction itself the baseline is the one the plan states (the official x0, from its table or
+its body text); where the plan states none, and for its sub-areas, it is the warehouse's own
+base-year value. Each row says where its x0 comes from (``baseline_source``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from transforms.evaluation import Judgement, TargetSpec, Thresholds, judge, judg
 from transforms.indicators import AreaTree
 
 STAGES = {"mid": "中期评估", "end": "终期评估"}
+
+# Where a row's x0 comes from (printed as 基期值来源).
+FROM_TABLE, FROM_TEXT, FROM_WAREHOUSE = "规划表", "规划正文", "数据仓库"
+PLAN_SOURCES = {"table": FROM_TABLE, "text": FROM_TEXT}
 
 
 def target_spec(target: Target) -> TargetSpec:
@@ -140,18 +145,34 @@ def assess_plan(
     return rows
 
 
-def _baseline(plan: Plan, ind: Indicator, code: str, lookup: ValueLookup):
-    if code == plan.jurisdiction:
-        if ind.baseline is None or ind.baseline.value is None:
-            return None
-        return (ind.baseline.year or plan.baseline_year, ind.baseline.value)
-    v = lookup.get(ind.number, code, plan.baseline_year)
-    return None if v is None else (plan.baseline_year, v)
+def _baseline(
+    plan: Plan, ind: Indicator, code: str, lookup: ValueLookup
+) -> tuple[tuple[int, float | None], str | None]:
+    """``((t0, x0), source)``: the plan's own baseline for the jurisdiction when it states one,
+    else the warehouse's value for the baseline year (x0 None when it has none either: τ still
+    needs only the years)."""
+    year = plan.baseline_year
+    if code == plan.jurisdiction and ind.baseline is not None:
+        year = ind.baseline.year or plan.baseline_year
+        if ind.baseline.value is not None:
+            return (year, ind.baseline.value), PLAN_SOURCES[ind.baseline_source]
+    v = lookup.get(ind.number, code, year)
+    return (year, v), (None if v is None else FROM_WAREHOUSE)
+
+
+def _baseline_strata(plan: Plan, ind: Indicator, code: str, lookup: ValueLookup, year: int):
+    """The warehouse's baseline-year value of each stratum of a split target that has one."""
+    return {
+        s: v
+        for s in ind.target.strata or {}
+        if (v := lookup.get(ind.number, code, year, s)) is not None
+    }
 
 
 def _judge_area(plan, ind, code, lookup, stage, data_year, reviews, th) -> Judgement:
     spec = target_spec(ind.target)
     observed = lookup.get(ind.number, code, data_year)
+    baseline, _ = _baseline(plan, ind, code, lookup)
     kwargs = {}
     if ind.target.strata:
         kwargs["observed_strata"] = {
@@ -159,13 +180,9 @@ def _judge_area(plan, ind, code, lookup, stage, data_year, reviews, th) -> Judge
             for s in ind.target.strata
             if (v := lookup.get(ind.number, code, data_year, s)) is not None
         }
-        kwargs["baseline_strata"] = {
-            s: v
-            for s in ind.target.strata
-            if (v := lookup.get(ind.number, code, plan.baseline_year, s)) is not None
-        }
+        kwargs["baseline_strata"] = _baseline_strata(plan, ind, code, lookup, baseline[0])
     return judge(
-        baseline=_baseline(plan, ind, code, lookup),
+        baseline=baseline,
         target=spec,
         direction=ind.sign,
         stage=stage,
@@ -189,6 +206,7 @@ def judging_units(plan: Plan, ind: Indicator, tree: AreaTree) -> tuple[list[str]
 def _assess_one(plan, ind, code, tree, lookup, stage, data_year, reviews, th) -> dict:
     j = _judge_area(plan, ind, code, lookup, stage, data_year, reviews, th)
     judged_at = "area"
+    per_unit = False
     if code == plan.jurisdiction and ind.level != "area":
         units, judged_at = judging_units(plan, ind, tree)
         if units:
@@ -199,7 +217,13 @@ def _assess_one(plan, ind, code, tree, lookup, stage, data_year, reviews, th) ->
                 for u in units
             }
             j = judge_per_unit(j, unit_js, thresholds=th)
-    base = _baseline(plan, ind, code, lookup)
+            per_unit = True
+    (base_year, base_value), source = _baseline(plan, ind, code, lookup)
+    if ind.target.strata and source is None:
+        strata_base = _baseline_strata(plan, ind, code, lookup, base_year)
+        source = FROM_WAREHOUSE if strata_base else None
+    value = lookup.get(ind.number, code, data_year)
+    projection, projection_note = bounded_projection(j.projection, ind)
     row = {
         "plan": plan.id,
         "number": ind.number,
@@ -207,9 +231,10 @@ def _assess_one(plan, ind, code, tree, lookup, stage, data_year, reviews, th) ->
         "area_name": tree.areas[code].name_zh,
         "stage": stage,
         "data_year": data_year,
-        "value": lookup.get(ind.number, code, data_year),
-        "baseline": None if base is None else base[1],
-        "baseline_year": None if base is None else base[0],
+        "value": value,
+        "baseline": base_value,
+        "baseline_year": base_year,
+        "baseline_source": source,
         "target": j.target_value,
         "target_text": ind.target.text,
         "comparator": ind.target.comparator,
@@ -217,7 +242,8 @@ def _assess_one(plan, ind, code, tree, lookup, stage, data_year, reviews, th) ->
         "tau": j.tau,
         "p": j.p,
         "rho": j.rho,
-        "projection": j.projection,
+        "projection": projection,
+        "projection_note": projection_note,
         "cagr": j.cagr,
         "status": j.status,
         "status_en": j.status_en,
@@ -229,14 +255,51 @@ def _assess_one(plan, ind, code, tree, lookup, stage, data_year, reviews, th) ->
             for k, s in (j.strata or {}).items()
             for sj_value in [lookup.get(ind.number, code, data_year, k)]
         },
+        "inferred": inferred_for(ind, code == plan.jurisdiction, source),
     }
+    if per_unit:  # a few rows: their keys in a table of their own (see ``compact``)
+        row["weakest_unit"] = j.weakest_unit
+        row["jurisdiction_status"] = j.jurisdiction_status
+        row["jurisdiction_value"] = value
     return compact(row)
+
+
+def bounded_projection(projection: float | None, ind: Indicator) -> tuple[float | None, str | None]:
+    """The straight-line projection if the quantity allows it, else None and a note saying
+    why (spec, decisions: a rate is never below 0, a share never above 100 %)."""
+    if projection is None:
+        return None, None
+    allowed = ind.allowed_range
+    eps = 1e-9 * max(1.0, abs(projection))
+    if allowed.min is not None and projection < allowed.min - eps:
+        return None, f"按直线外推将超出合理范围（不低于{allowed.min:g}），不作预测"
+    if allowed.max is not None and projection > allowed.max + eps:
+        return (
+            None,
+            f"按直线外推将超出合理范围（不高于{allowed.max:g}{_range_unit(ind)}），不作预测",
+        )
+    return projection, None
+
+
+def _range_unit(ind: Indicator) -> str:
+    return ind.unit if ind.unit.strip() in ("%", "‰") else ""
+
+
+def inferred_for(ind: Indicator, is_root: bool, baseline_source: str | None) -> list[dict]:
+    """What the row prints that the definitions infer: every inference for the jurisdiction
+    when its x0 is the plan's; the baseline ones drop where x0 comes from the warehouse."""
+    keep_baseline = is_root and baseline_source in (FROM_TABLE, FROM_TEXT)
+    return [i for i in ind.inferences() if keep_baseline or not i["field"].startswith("baseline")]
+
+
+# Keys a per-unit jurisdiction row has beyond the others (None elsewhere: read with .get).
+PER_UNIT_KEYS = ("weakest_unit", "jurisdiction_status", "jurisdiction_value")
 
 
 def compact(row: dict) -> dict:
     """The same dict (equal, its keys in the same order), holding its values only: its keys
     are in one table shared by every row of the same keys (CPython's key-sharing dicts, PEP
-    412). A dict of 24 keys of its own takes ≈ 830 bytes, ≈ 300 so: Guilin's 35,000 rows a
+    412; up to 29 keys in CPython 3.11). A dict of 24 keys of its own takes ≈ 830 bytes, ≈ 300 so: Guilin's 35,000 rows a
     stage at 4× the preset held ≈ 19 MB less."""
     shared = _shared_keys(tuple(row)).copy()  # the copy of a key-sharing dict shares them too
     shared.update(row)

@@ -244,6 +244,8 @@ class Judgement:
     strata: Mapping[str, Judgement] | None = None
     stage: str | None = None
     improvement: float | None = None
+    jurisdiction_status: str | None = None
+    weakest_unit: str | None = None
 
 
 def is_met(
@@ -354,61 +356,68 @@ def judge_per_unit(
     *,
     thresholds: Thresholds = Thresholds(),
 ) -> Judgement:
-    """Apply "met only when every unit meets it" (以镇（街道）为单位…) to an area judgement.
+    """Apply the per-unit rule (以镇（街道）为单位…) to an area judgement.
 
-    Returns a copy of ``area`` with ``met`` = every unit met (a unit with ``met`` None counts as
-    failing) and ``failing_units`` = sorted names of units not met. When that flips a met area
-    to not met, the status is recomputed from the area's ρ/p (so pass the plan's
-    ``thresholds``). When the area itself has no judgement but some units do, the status and
-    numbers come from the weakest unit, as for split targets.
+    The indicator is met only when every unit meets it (a unit with ``met`` None counts as
+    failing), and its status is the status of its weakest unit (spec, decisions: 倒退 < 滞后 <
+    需加快 < 符合预期 < 快于预期 < 已实现; at end of term 倒退 < 未完成 < 基本完成 < 已完成).
+    The area's own numbers stay (the jurisdiction's figure, printed beside the status), with
+    its own status in ``jurisdiction_status``; ``failing_units`` are the sorted names of the
+    units not met and ``weakest_unit`` the one whose status was taken. When no unit has a
+    judgement, the area's own status stands. ``thresholds`` is kept for callers; unit
+    statuses were already judged with them.
     """
+    del thresholds  # every unit's status is already judged; nothing is recomputed here
     if not units:
         raise ValueError("judge_per_unit needs at least one unit")
     failing = tuple(sorted(name for name, unit in units.items() if unit.met is not True))
 
-    if all(unit.met is None for unit in units.values()) and area.met is None:
-        return replace(area, failing_units=failing)
+    if all(unit.met is None for unit in units.values()):
+        if area.met is None:
+            return replace(area, failing_units=failing)
+        stage = area.stage or _common_stage(units)
+        if stage not in STAGES:
+            raise ValueError("cannot tell the evaluation stage: Judgement.stage is not set")
+        return replace(
+            area,
+            jurisdiction_status=area.status,
+            warnings=(*area.warnings, "各单位均无评定结果，状态按全域值评定"),
+            stage=stage,
+        )
 
     stage = area.stage or _common_stage(units)
     if stage not in STAGES:
         raise ValueError("cannot tell the evaluation stage: Judgement.stage is not set")
     met = not failing
-
-    if area.met is None:
-        name, weakest = _weakest(units, stage)
-        status = _met_status(stage) if met else _effective_status(weakest, stage)
-        return replace(
-            area,
-            met=met,
-            tau=area.tau if area.tau is not None else weakest.tau,
-            p=weakest.p,
-            rho=weakest.rho,
-            projection=weakest.projection,
-            cagr=weakest.cagr,
-            improvement=weakest.improvement,
-            status=status,
-            status_en=_status_en(status, stage),
-            failing_units=failing,
-            warnings=(*area.warnings, f"全区无评定结果，状态取自最弱单位：{name}"),
-            stage=stage,
-        )
-
-    if met == area.met:
-        return replace(area, failing_units=failing)
-    if met:
-        status = _met_status(stage)
-        extra = "全区值未达标，但各单位均达标"
-    else:
-        status = _not_met_status(stage, area.p, area.rho, area.improvement, thresholds)
-        extra = f"全区已达标，但以下单位未达标：{'、'.join(failing)}"
+    name, weakest = _weakest(units, stage)
+    status = _met_status(stage) if met else _effective_status(weakest, stage)
+    numbers = {}
+    if area.met is None:  # no figure of its own: the weakest unit's numbers stand in
+        numbers = {
+            "tau": area.tau if area.tau is not None else weakest.tau,
+            "p": weakest.p,
+            "rho": weakest.rho,
+            "projection": weakest.projection,
+            "cagr": weakest.cagr,
+            "improvement": weakest.improvement,
+        }
+    extra = []
+    if not met:
+        own = area.status if area.met is not None else "无评定结果"
+        extra.append(f"状态取自最弱单位{name}（{status}）；全域自身为{own}")
+    elif area.met is False:
+        extra.append("全域值未达标，但各单位均达标")
     return replace(
         area,
         met=met,
         status=status,
         status_en=_status_en(status, stage),
         failing_units=failing,
-        warnings=(*area.warnings, extra),
+        warnings=(*area.warnings, *extra),
         stage=stage,
+        jurisdiction_status=area.status,
+        weakest_unit=name,
+        **numbers,
     )
 
 

@@ -447,35 +447,34 @@ def test_per_unit_all_units_met():
     assert (j.met, j.status, j.failing_units) == (True, "已实现", ())
 
 
-def test_per_unit_area_met_but_unit_failing_recomputes_status():
-    area = town(97.0)  # p = 1.2, ρ = 2 → 快于预期 once not met
+def test_per_unit_status_is_the_weakest_units_even_when_the_area_is_met():
+    area = town(97.0)  # met: 已实现 on its own
     j = judge_per_unit(area, {"C镇": town(90.0), "A镇": town(96.0), "B镇": town(80.0)})
-    assert (j.met, j.status, j.status_en) == (False, "快于预期", "ahead of schedule")
+    # B镇: p = (80 − 85) / 10 = −0.5 → 倒退, weaker than C镇 (ρ = 0.833 → 需加快)
+    assert (j.met, j.status, j.status_en) == (False, "倒退", "moving away")
+    assert (j.weakest_unit, j.jurisdiction_status) == ("B镇", "已实现")
     assert j.failing_units == ("B镇", "C镇")
-    assert j.p == area.p
+    assert (j.p, j.rho) == (area.p, area.rho)  # the jurisdiction's own figure stays beside it
+    assert any("B镇" in w and "已实现" in w for w in j.warnings)
 
 
-def test_per_unit_end_term_recomputes_from_p():
-    area = town(95.0, stage="end")  # met, p = 1.0 → 基本完成 once a unit fails
+def test_per_unit_end_term_takes_the_weakest_units_status():
+    area = town(95.0, stage="end")  # met on its own
     j = judge_per_unit(area, {"A镇": town(96.0, stage="end"), "B镇": town(93.0, stage="end")})
-    assert (j.met, j.status, j.failing_units) == (False, "基本完成", ("B镇",))
+    # B镇: p = 0.8 < 0.9 → 未完成 (the area's p = 1.0 would have said 基本完成)
+    assert (j.met, j.status, j.failing_units) == (False, "未完成", ("B镇",))
 
 
-def test_per_unit_recompute_uses_given_thresholds():
-    # 'about' 100 ± 2%, x0 = 90, area 98 → met with p = 0.8; not met → p decides
+def test_per_unit_unit_without_data_counts_as_not_achieved():
     about = TargetSpec("about", 100.0, 2020)
     area = judge(
         baseline=(2015, 90.0), target=about, direction=1, stage="end", observed=(END, 98.0)
     )
-    failing = {"A镇": town(None, stage="end")}
-    assert (area.met, area.p) == (True, 0.8)
-    assert judge_per_unit(area, failing).status == "未完成"
-    relaxed = judge_per_unit(area, failing, thresholds=Thresholds(nearly_done_p=0.8))
-    assert relaxed.status == "基本完成"
+    j = judge_per_unit(area, {"A镇": town(None, stage="end"), "B镇": town(96.0, stage="end")})
+    assert (area.met, j.met, j.status, j.weakest_unit) == (True, False, "未完成", "A镇")
 
 
-def test_per_unit_recompute_keeps_direction_of_change():
-    # area within 'about' tolerance but below its baseline (p undefined): a failing unit → 倒退
+def test_per_unit_weakest_unit_moving_away():
     about = TargetSpec("about", 100.0, 2020)
     area = judge(
         baseline=(2015, 100.0), target=about, direction=1, stage="end", observed=(END, 99.0)
@@ -489,10 +488,25 @@ def test_per_unit_recompute_keeps_direction_of_change():
     assert any("A镇" in w for w in j.warnings)
 
 
-def test_per_unit_area_not_met_keeps_status_and_names_units():
-    area = town(90.0)  # p = 0.5, ρ = 0.833 → 需加快
+def test_per_unit_area_not_met_takes_the_weakest_unit_not_its_own_pace():
+    area = town(90.0)  # p = 0.5, ρ = 0.833 → 需加快 on its own
     j = judge_per_unit(area, {"A镇": town(96.0), "B镇": town(88.0)})
-    assert (j.met, j.status, j.failing_units) == (False, "需加快", ("B镇",))
+    # B镇: p = 0.3, ρ = 0.5 → 滞后
+    assert (j.met, j.status, j.failing_units) == (False, "滞后", ("B镇",))
+    assert j.jurisdiction_status == "需加快"
+
+
+def test_per_unit_all_units_met_though_the_area_is_not():
+    area = town(94.0)
+    j = judge_per_unit(area, {"A镇": town(96.0), "B镇": town(95.0)})
+    assert (j.met, j.status, j.jurisdiction_status) == (True, "已实现", "快于预期")
+
+
+def test_per_unit_units_without_data_leave_the_areas_status():
+    area = town(90.0)
+    j = judge_per_unit(area, {"A镇": town(None), "B镇": town(None)})
+    assert (j.met, j.status) == (area.met, area.status)
+    assert any("均无评定结果" in w for w in j.warnings)
 
 
 def test_per_unit_missing_unit_counts_as_failing():
