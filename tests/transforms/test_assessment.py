@@ -150,8 +150,8 @@ def test_projection_outside_what_the_quantity_allows_is_not_printed():
             "target": {"text": "≤1", "comparator": "<=", "value": 1, "year": 2020},
         }
     )
-    row = _root(assess_plan(own, AREAS, _series_values({"C": {2018: 1.5}}), "mid"))
-    assert row["projection"] == pytest.approx(3 - 1.5 / 0.6) and row["projection_note"] is None
+    row = _root(assess_plan(own, AREAS, _series_values({"C": {2018: 0.5}}), "mid"))
+    assert row["projection"] == pytest.approx(3 - 2.5 / 0.6) and row["projection_note"] is None
 
 
 def test_per_unit_row_carries_the_weakest_unit_and_the_jurisdictions_own_figure():
