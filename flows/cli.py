@@ -91,8 +91,9 @@ def catalog(
 
     p = load().plan(plan)
     rows = [catalog_row(p, i) for i in p.indicators]
+    goals = [text_goal_row(p, k, g) for k, g in enumerate(p.text_goals, start=1)]
     if format == Fmt.json:
-        return _json(rows)
+        return _json([*rows, *goals])
     t = Table(title=f"{p.title_zh}：主要指标（{len(rows)}项）", show_lines=False)
     for col in ["序号", "指标（单位）", "基期值", "目标", "属性", "评价层级"]:
         t.add_column(col, overflow="fold")
@@ -114,6 +115,19 @@ def catalog(
         ]
         t.add_row(*cells, *([r["formula"]] if formulas else []))
     console.print(t)
+    for r in rows:
+        for i in r["inferred"]:
+            field = FIELD_ZH.get(i["field"], i["field"])
+            console.print(f"注：指标{r['number']}{field}为推定：{i['why']}", markup=False)
+    if goals:
+        g = Table(title=f"仅在规划正文中提出的目标（{len(goals)}项）")
+        for col in ["序号", "目标（单位）", "目标值", "相关指标", "评定"]:
+            g.add_column(col, overflow="fold")
+        for r in goals:
+            name = f"{r['name_zh']}（{r['unit']}）" if r["unit"] else r["name_zh"]
+            related = str(r["related_indicator"]) if r["related_indicator"] else "—"
+            g.add_row(str(r["goal"]), name, r["target"]["text"], related, r["status"])
+        console.print(g)
 
 
 LEVEL_ZH = {"area": "全域", "county": "各县（区）", "town": "各镇（街道）"}
@@ -158,12 +172,43 @@ def catalog_row(p, i) -> dict:
             if not t.strata
             else {k: s.model_dump(mode="json") for k, s in t.strata.items()},
             "text": t.text,
+            "other_reading": None
+            if t.other_reading is None
+            else t.other_reading.model_dump(mode="json", exclude_none=True),
         },
         "attribute": i.attribute,
         "level": i.level,
         "formula": formula,
         "formula_definition": None if f is None else f.model_dump(mode="json", exclude_none=True),
         "text_figures": [tf.model_dump(mode="json") for tf in i.text_figures],
+        "inferred": i.inferences(),
+        "kind": "indicator",
+    }
+
+
+def text_goal_row(p, k: int, g) -> dict:
+    """A goal stated only in the plan's body text, numbered in the order the plan states it."""
+    t = g.target
+    return {
+        "plan": p.id,
+        "kind": "text_goal",
+        "number": None,
+        "goal": k,
+        "name_zh": g.name_zh,
+        "name_en": g.name_en,
+        "unit": g.unit,
+        "direction": g.direction,
+        "target": {
+            "comparator": t.comparator,
+            "value": t.value,
+            "year": t.year,
+            "text": t.text,
+            "note_zh": t.note_zh,
+        },
+        "sentence": g.sentence,
+        "related_indicator": g.related_indicator,
+        "status": "待人工评定",
+        "review": None,
     }
 
 
@@ -253,11 +298,12 @@ def evaluate(
 def evaluation_json(r: dict) -> dict:
     keys = [
         "plan", "number", "area", "area_name", "stage", "data_year", "value", "baseline",
-        "baseline_year", "target", "target_text", "comparator", "met", "tau", "p", "rho",
-        "projection", "cagr", "status", "status_en", "failing_units", "warnings", "judged_at",
-        "strata",
+        "baseline_year", "baseline_source", "target", "target_text", "comparator", "met", "tau",
+        "p", "rho", "projection", "projection_note", "cagr", "status", "status_en",
+        "failing_units", "weakest_unit", "jurisdiction_status", "jurisdiction_value",
+        "warnings", "judged_at", "strata", "inferred",
     ]  # fmt: skip
-    return {k: r[k] for k in keys}
+    return {k: r.get(k) for k in keys}
 
 
 def print_evaluation(p, a, rows) -> None:
@@ -266,7 +312,8 @@ def print_evaluation(p, a, rows) -> None:
     one_area = len(areas) == 1
     where = f"·{areas[0]}" if one_area else ""
     t = Table(title=f"{p.short_title_zh} {stage_zh}{where}（数据年份 {a.data_year}）")
-    cols = ["序号", "地区", "指标", "x0", "目标x*", "xc", "τ", "p", "ρ", "x̂T", "状态", "未达标单位"]
+    cols = ["序号", "地区", "指标", "x0", "x0来源", "目标x*", "xc", "τ", "p", "ρ", "x̂T", "状态"]
+    cols.append("未达标单位")
     for col in cols[:1] + cols[2:] if one_area else cols:
         t.add_column(col, overflow="fold")
     for r in rows:
@@ -277,20 +324,52 @@ def print_evaluation(p, a, rows) -> None:
             *([] if one_area else [r["area_name"]]),
             ind.name_zh,
             fmt_num(r["baseline"], d),
+            r.get("baseline_source") or "—",
             r["target_text"],
             fmt_num(r["value"], d),
             fmt_num(r["tau"], 2),
             fmt_num(r["p"], 3),
             fmt_num(r["rho"], 3),
             fmt_num(r["projection"], d),
-            r["status"],
+            status_cell(r),
             "、".join(r["failing_units"]) or "",
         )
     console.print(t)
+    for note in evaluation_notes(rows):
+        console.print(note, markup=False)
     counts: dict[str, int] = {}
     for r in rows:
         counts[r["status"]] = counts.get(r["status"], 0) + 1
     console.print("  ".join(f"{k} {v}项" for k, v in counts.items()))
+
+
+def status_cell(r: dict) -> str:
+    """The status; for a per-unit indicator with its weakest unit and the jurisdiction's own."""
+    if r.get("weakest_unit") and r.get("failing_units"):
+        return f"{r['status']}（最弱单位{r['weakest_unit']}；全域{r['jurisdiction_status']}）"
+    return r["status"]
+
+
+def evaluation_notes(rows: list[dict]) -> list[str]:
+    """Notes under the table: projections not printed, and values the definitions infer."""
+    notes: list[str] = []
+    for r in rows:
+        where = f"指标{r['number']}" + (f"（{r['area_name']}）" if r.get("area_name") else "")
+        if r.get("projection_note"):
+            notes.append(f"注：{where}x̂T：{r['projection_note']}")
+        for i in r.get("inferred") or []:
+            note = f"注：指标{r['number']}{FIELD_ZH.get(i['field'], i['field'])}为推定：{i['why']}"
+            if note not in notes:
+                notes.append(note)
+    return notes
+
+
+FIELD_ZH = {
+    "attribute": "属性",
+    "target": "目标",
+    "baseline": "基期值",
+    "baseline.year": "基期年份",
+}
 
 
 @app.command()

@@ -12,10 +12,14 @@ REQUIRED = {"plan", "number", "category", "name_zh", "name_en", "unit", "directi
             "target", "attribute", "level", "formula"}  # fmt: skip
 
 
-def catalog_json(plan: str) -> list[dict]:
+def catalog_entries(plan: str) -> list[dict]:
     result = runner.invoke(app, ["catalog", "--plan", plan, "--format", "json"])
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
+
+
+def catalog_json(plan: str) -> list[dict]:
+    return [r for r in catalog_entries(plan) if r["kind"] == "indicator"]
 
 
 @pytest.mark.parametrize(("plan", "count"), [("longhu", 30), ("guilin", 55)])
@@ -39,7 +43,7 @@ def test_catalog_states_targets_and_baselines_as_printed():
     assert (longhu[15]["target"]["comparator"], longhu[15]["target"]["value"]) == ("reach", 1.2)
     assert longhu[22]["baseline"] is None
     guilin = {r["number"]: r for r in catalog_json("guilin")}
-    assert guilin[1]["target"]["comparator"] == "relative" and guilin[1]["target"]["delta"] == 1
+    assert (guilin[1]["target"]["comparator"], guilin[1]["target"]["value"]) == ("reach", 78)
     assert guilin[7]["target"]["comparator"] == "about"
     assert set(guilin[13]["target"]["strata"]) == {"rural", "urban"}
     assert guilin[5]["target"]["comparator"] == "qualitative"
@@ -55,3 +59,40 @@ def test_unknown_plan_is_a_clear_message_not_a_traceback():
     )  # fmt: skip
     assert proc.returncode == 2
     assert "unknown plan 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_guilin_1_targets_the_printed_78_with_the_plus_one_reading_kept():
+    g1 = next(r for r in catalog_json("guilin") if r["number"] == 1)
+    assert g1["target"]["other_reading"]["comparator"] == "relative"
+    assert g1["target"]["other_reading"]["delta"] == 1
+    assert "78.88" in g1["target"]["other_reading"]["note_zh"]
+    assert any(i["field"] == "target" and "78.88" in i["why"] for i in g1["inferred"])
+
+
+def test_catalog_marks_what_the_definitions_infer():
+    longhu = {r["number"]: r for r in catalog_json("longhu")}
+    assert longhu[1]["inferred"] == []
+    assert [i["field"] for i in longhu[3]["inferred"]] == ["attribute"]
+    assert "合并单元格" in longhu[3]["inferred"][0]["why"]
+    assert [i["field"] for i in longhu[7]["inferred"]] == ["attribute", "target"]
+    assert any("＞95" in i["why"] for i in longhu[4]["inferred"])
+    guilin = {r["number"]: r for r in catalog_json("guilin")}
+    assert guilin[2]["inferred"][0] == {
+        "field": "baseline",
+        "why": "规划表未列基期值，取自规划正文",
+        "why_en": "the plan's table gives no baseline; read from the body text",
+    }
+    assert any("笔误" in i["why"] for i in guilin[34]["inferred"])  # per 10 000 read as 1000
+    assert guilin[28]["inferred"] == []  # no baseline in the plan: nothing inferred
+
+
+def test_catalog_lists_the_goals_stated_only_in_the_text():
+    goals = [r for r in catalog_entries("guilin") if r["kind"] == "text_goal"]
+    assert len(goals) >= 5 and [g["goal"] for g in goals] == list(range(1, len(goals) + 1))
+    first = goals[0]
+    assert (first["name_zh"], first["target"]["text"]) == ("县域内就诊率", "90%左右")
+    assert (first["status"], first["review"], first["number"]) == ("待人工评定", None, None)
+    table = runner.invoke(app, ["catalog", "--plan", "guilin"])
+    assert table.exit_code == 0
+    assert "仅在规划正文中提出的目标" in table.stdout and "县域内就诊率" in table.stdout
+    assert "为推定" in table.stdout
