@@ -86,7 +86,10 @@ def by_hand(r: dict, d: int) -> str:
         return "倒退" if p < -eps else "基本完成" if p >= 0.9 - eps else "未完成"
     rho = round(p / tau, 9)
     assert r["rho"] == pytest.approx(rho, abs=1e-6)
-    assert r["projection"] == pytest.approx(x0 + (xc - x0) / tau, rel=1e-6, abs=1e-6)
+    if r["projection_note"]:  # outside what the quantity allows: not printed
+        assert r["projection"] is None
+    else:
+        assert r["projection"] == pytest.approx(x0 + (xc - x0) / tau, rel=1e-6, abs=1e-6)
     if rho >= 1:
         return "快于预期"
     if rho >= 0.95:
@@ -107,7 +110,7 @@ def test_every_status_occurs_and_each_is_recomputable_by_hand(loaded, plan):
         assert {r["status"] for r in rows} >= required, (plan, stage)
         for r in rows:
             ind = p.indicator(r["number"])
-            if ind.target.comparator == "split" or r["failing_units"]:
+            if ind.target.comparator == "split" or ind.level != "area":
                 continue  # weakest stratum / unit decides: checked in the unit tests
             assert r["status"] == by_hand(r, ind.sign), (plan, stage, r)
 
