@@ -49,8 +49,10 @@ class ChartSpec:
     baseline_year: int
     target_year: int
     data_year: int
-    baseline: float | None = None  # the plan's x0 (drawn as the start of the planned path)
+    baseline: float | None = None  # x0 (drawn as the start of the planned path)
     target: float | None = None  # x* for the planned path and the target line
+    baseline_label: str | None = None  # where x0 comes from, e.g. '基期（数据仓库）'
+    direction: int | None = None  # +1 higher is better, -1 lower: no path to a target x0 meets
     target_label: str | None = None  # e.g. '目标 ≥2.52'
     decimals: int = 2
     width_in: float = 2.3
@@ -226,13 +228,14 @@ def line_chart(spec: ChartSpec) -> str:
         series.append(pts)
         ys.extend(v for _, v in pts)
     has_target = _finite(spec.target)
-    has_path = has_target and _finite(spec.baseline)
+    has_baseline = _finite(spec.baseline)
+    has_path = has_target and has_baseline and not baseline_meets_target(spec)
     several = len(spec.lines) > 1
     strata_targets = [
         float(line.target) if several and _finite(line.target) else None for line in spec.lines
     ]
     ys += [float(spec.target)] if has_target else []
-    ys += [float(spec.baseline)] if has_path else []
+    ys += [float(spec.baseline)] if has_path or (has_baseline and spec.baseline_label) else []
     ys += [t for t in strata_targets if t is not None]
 
     if ys:
@@ -273,6 +276,14 @@ def line_chart(spec: ChartSpec) -> str:
         out.append(_polyline(path, PATH, 0.8, dash="0.8 1.2"))
         obstacles += [(x, y, 0.3) for x, y in _samples(path, 12)]
 
+    if has_baseline and spec.baseline_label:  # x0, hollow, labelled by its source
+        bx, by = px(t0), py(spec.baseline)
+        out.append(
+            f'<circle cx="{_n(bx)}" cy="{_n(by)}" r="1.8" fill="#ffffff" '
+            f'stroke="{MUTED}" stroke-width="0.6"/>'
+        )
+        obstacles.append((bx, by, 1.0))
+
     # The observed series, each with its latest value at its end.
     drawn = [(i, pts) for i, pts in enumerate(series) if pts]
     for i, pts in drawn:
@@ -301,6 +312,11 @@ def line_chart(spec: ChartSpec) -> str:
         candidates = [(right - 1, ty - 2, "end"), (right - 1, ty + SMALL + 1, "end")]
         candidates += [(left + 2, ty - 2, "start"), (left + 2, ty + SMALL + 1, "start")]
         requests.append(_Label(spec.target_label, MUTED, candidates, (left, 0, W, bottom), 1.0))
+    if has_baseline and spec.baseline_label:
+        bx, by = px(t0), py(spec.baseline)
+        candidates = [(bx + 3, by + SMALL + 1.5, "start"), (bx + 3, by - 3, "start")]
+        candidates += [(bx, by + SMALL + 2.5, "middle"), (bx, by - 3.5, "middle")]
+        requests.append(_Label(spec.baseline_label, MUTED, candidates, (left, 0, W, bottom), 0.3))
     # Placed one by one, values first or target first, whichever hides less in all.
     placed = min(
         (_placements(order, obstacles) for order in (requests, requests[::-1])),
@@ -326,6 +342,16 @@ def line_chart(spec: ChartSpec) -> str:
         + "".join(out)
         + "".join(labels)
         + "</svg>"
+    )
+
+
+def baseline_meets_target(spec: ChartSpec) -> bool:
+    """Whether x0 already meets x* in the indicator's direction: then no planned path is
+    drawn (it would lead away from the baseline to a target already reached)."""
+    if spec.direction not in (1, -1) or not (_finite(spec.baseline) and _finite(spec.target)):
+        return False
+    return spec.direction * (float(spec.target) - float(spec.baseline)) <= 1e-9 * max(
+        1.0, abs(float(spec.target))
     )
 
 

@@ -107,6 +107,7 @@ LABELS = {
     "table": "二、主要指标完成情况",
     "table_main": "（一）主要指标完成情况表",
     "charts": "（二）主要指标走势",
+    "text_goals": "（三）仅在规划正文中提出的目标",
     "problems": "三、存在问题",
     "problems_binding": "约束性指标未达进度要求",
     "problems_other": "其他滞后或倒退的指标",
@@ -372,12 +373,15 @@ def build_context(
     }
     table = _table(plan, root_rows, stage, reviews)
     ctx["table"] = table
+    ctx["text_goals"] = text_goals(plan)
     ctx["overview"] = _overview(plan, root_rows, stage, data_year, tau, thresholds, by_area, tree)
     ctx["charts"] = (
         _charts(plan, root_rows, values, data_year)
         if with_charts
         else {"categories": [], "skipped": []}
     )
+    if not ctx["charts"]["categories"]:  # the text goals come second then
+        ctx["labels"]["text_goals"] = ctx["labels"]["text_goals"].replace("（三）", "（二）")
     ctx["problems"] = _problems(plan, root_rows, stage, data_year, thresholds, by_area, tree)
     ctx["suggestions"] = _suggestions(plan, root_rows, stage, data_year, thresholds, by_area, tree)
     ctx["areas"] = _areas(plan, rows, stage, tree)
@@ -425,7 +429,19 @@ def _row_notes(ind: Indicator, row: Mapping, reviews: Mapping[int, Mapping]) -> 
     notes = []
     if row.get("failing_units"):
         units = "、".join(row["failing_units"])
-        notes.append(f"以{JUDGED_ZH.get(row.get('judged_at'), '单位')}为单位考核，未达标：{units}")
+        note = f"以{JUDGED_ZH.get(row.get('judged_at'), '单位')}为单位考核，未达标：{units}"
+        if row.get("weakest_unit") and row.get("jurisdiction_status"):
+            note += (
+                f"；状态取最弱单位{row['weakest_unit']}的状态，"
+                f"全域自身为{row['jurisdiction_status']}"
+            )
+        notes.append(note)
+    if row.get("baseline_source") == "数据仓库":
+        notes.append(f"规划未列基期值，基期值取自数据仓库{row.get('baseline_year')}年值")
+    if row.get("projection_note"):
+        notes.append(f"目标年预测：{row['projection_note']}")
+    for inf in row.get("inferred") or []:
+        notes.append(f"{INFERRED_FIELD_ZH.get(inf['field'], inf['field'])}为推定：{inf['why']}")
     for key, s in (row.get("strata") or {}).items():
         label = (
             ind.target.strata[key].label_zh
@@ -438,7 +454,7 @@ def _row_notes(ind: Indicator, row: Mapping, reviews: Mapping[int, Mapping]) -> 
         )
     failing = row.get("failing_units") or []
     for w in row.get("warnings") or []:
-        if failing and all(u in w for u in failing):
+        if failing and all(u in w for u in failing) or w.startswith("状态取自最弱单位"):
             continue  # says again what the note on the failing units above says
         notes.append(w)
     review = reviews.get(ind.number)
@@ -451,6 +467,14 @@ def _row_notes(ind: Indicator, row: Mapping, reviews: Mapping[int, Mapping]) -> 
     if ind.target.note_zh:
         notes.append(ind.target.note_zh)
     return notes
+
+
+INFERRED_FIELD_ZH = {
+    "attribute": "指标属性",
+    "target": "目标",
+    "baseline": "基期值",
+    "baseline.year": "基期年份",
+}
 
 
 def _table_row(ind: Indicator, row: Mapping | None, stage: str) -> dict:
@@ -479,6 +503,12 @@ def _table_row(ind: Indicator, row: Mapping | None, stage: str) -> dict:
         "projection": fmt(row.get("projection"), d),
         "cagr": fmt_pct(cagr, 1) if cagr is not None else DASH,
         "judged_at": row.get("judged_at", "area"),
+        "baseline_source": row.get("baseline_source"),
+        "projection_note": row.get("projection_note"),
+        "inferred": list(row.get("inferred") or []),
+        "weakest_unit": row.get("weakest_unit"),
+        "jurisdiction_status": row.get("jurisdiction_status"),
+        "jurisdiction_value": fmt(row.get("jurisdiction_value"), d),
         "decimals": d,
         "raw": {
             k: _num(row.get(k))
@@ -522,6 +552,23 @@ def _table(plan: Plan, root_rows, stage, reviews) -> dict:
         "footnotes": footnotes,
         "count": len(plan.indicators),
     }
+
+
+def text_goals(plan: Plan) -> list[dict]:
+    """Goals the plan states only in its body text: each awaits a reviewer's judgement."""
+    return [
+        {
+            "goal": k,
+            "name": g.name_zh,
+            "unit": g.unit,
+            "text": g.sentence,
+            "target": g.target.text,
+            "related_indicator": g.related_indicator,
+            "status": NEEDS_REVIEW,
+            "review": None,
+        }
+        for k, g in enumerate(plan.text_goals, start=1)
+    ]
 
 
 # ------------------------------------------------------------------------------ 一、overview
@@ -636,6 +683,11 @@ def _overview(plan, root_rows, stage, data_year, tau, th, by_area, tree) -> dict
         if r and r.get("failing_units"):
             unit_fail.append(
                 f"指标{ind.number}有{len(r['failing_units'])}个单位未达标（{'、'.join(r['failing_units'])}）"
+                + (
+                    f"，按最弱单位{r['weakest_unit']}评定为{r['status']}"
+                    if r.get("weakest_unit")
+                    else ""
+                )
             )
     if unit_fail:
         narrative.append("分单位考核的指标中，" + "；".join(unit_fail) + "。")
@@ -684,6 +736,10 @@ def _charts(plan: Plan, root_rows, values, data_year) -> dict:
             baseline=base,
             target=target,
             target_label=f"目标{ind.target.text}" if target is not None else None,
+            baseline_label=f"基期（{row['baseline_source']}）"
+            if base is not None and row.get("baseline_source")
+            else None,
+            direction=ind.sign,
             decimals=ind.decimals,
         )
         if not categories or categories[-1]["name"] != ind.category_zh:
@@ -800,7 +856,13 @@ def _problems(plan: Plan, root_rows, stage, data_year, th, by_area, tree) -> dic
                     "head": f"指标{ind.number}「{ind.name_zh}」",
                     **status_view(status),
                     "text": f"以{level}为单位考核（目标{ind.target.text}），"
-                    f"{len(row['failing_units'])}个单位未达标：{_unit_details(ind, row, by_area, tree)}。",
+                    f"{len(row['failing_units'])}个单位未达标：{_unit_details(ind, row, by_area, tree)}。"
+                    + (
+                        f"指标状态取最弱单位{row['weakest_unit']}的状态（{status}），"
+                        f"全域自身为{row['jurisdiction_status']}。"
+                        if row.get("weakest_unit") and row.get("jurisdiction_status")
+                        else ""
+                    ),
                 }
             )
     if stage == "end":
@@ -1160,7 +1222,8 @@ def _quality(plan: Plan, values, issues, data_year, tree: AreaTree) -> dict:
             same += 1
     summary = (
         f"{len(rec)}项指标的规划表基期值与规划正文或数据仓库{t0}年值不一致（超出四舍五入范围），"
-        f"列于下表；评估一律采用规划表基期值。{same}项与数据仓库一致。"
+        f"列于下表；评估采用规划所列基期值（规划表或规划正文），规划未列基期值的采用数据仓库{t0}年值。"
+        f"{same}项与数据仓库一致。"
     )
     if missing_wh:
         summary += f"数据仓库缺少{t0}年值的指标：{numbers_text(missing_wh)}。"
@@ -1221,7 +1284,11 @@ def _method(plan: Plan, stage: str, th: Thresholds) -> dict:
     tol = fmt_pct(th.about_tolerance, 1 if th.about_tolerance * 100 % 1 else 0)
     return {
         "inputs": [
-            ("t_{0}，x_{0}", f"基期年份（通常为{plan.baseline_year}年）与规划表所列基期值"),
+            (
+                "t_{0}，x_{0}",
+                f"基期年份（通常为{plan.baseline_year}年）与基期值：规划表或规划正文所列之值；"
+                f"规划未列的，采用数据仓库{plan.baseline_year}年值（各处注明来源）",
+            ),
             ("T，x^{*}", f"目标年份（{plan.target_year}年）与目标值"),
             ("t_{c}，x_{c}", "评估的数据年份与该年的实际值"),
             ("d", "方向：数值越高越好取+1，越低越好取−1"),
@@ -1231,7 +1298,8 @@ def _method(plan: Plan, stage: str, th: Thresholds) -> dict:
             "仅列数字的目标按指标方向判断（越高越好时x_{c} ≥ x^{*}，越低越好时x_{c} ≤ x^{*}）。",
             f"“左右”类目标允许目标值±{tol}的误差；相对目标（如比基期提高1个百分点）先由基期值换算为数值。",
             "分城乡等分组目标须每组均达到；以镇（街道）或县（区）为单位考核的指标须每个单位均达到，"
-            "报告列出未达标单位。比较时使用微小容差，恰在边界上的数值按规划表述归类。",
+            "其状态取最弱单位的状态，报告同时列出全域自身数值和未达标单位。"
+            "比较时使用微小容差，恰在边界上的数值按规划表述归类。",
         ],
         "formulas": [
             ("时间进度", "τ = (t_{c} − t_{0}) / (T − t_{0})"),
@@ -1240,7 +1308,9 @@ def _method(plan: Plan, stage: str, th: Thresholds) -> dict:
             ("直线预测", "hat{x}_{T} = x_{0} + (x_{c} − x_{0}) / τ"),
             ("年均增速", "(x_{c} / x_{0}) 开 (t_{c} − t_{0}) 次方 − 1（两值均为正时列示）"),
         ],
-        "undefined": "目标值等于基期值或缺少基期值时，p、ρ无定义，状态仅由是否达标和变化方向确定。",
+        "undefined": "目标值等于基期值，或规划与数据仓库均无基期值时，p、ρ无定义，"
+        "状态仅由是否达标和变化方向确定；τ只需年份，凡有基期年份均列示。"
+        "直线预测超出指标取值范围（如率低于0、比例高于100%）时不作预测，注明原因。",
         "titles": {
             "inputs": "（一）输入",
             "step1": "（二）第一步：是否已达到目标",
@@ -1395,6 +1465,8 @@ def _toc(ctx: dict) -> list[dict]:
     ]
     if ctx["charts"]["categories"]:
         toc.append({"id": "sec-charts", "title": L["charts"], "level": 2})
+    if ctx.get("text_goals"):
+        toc.append({"id": "sec-text-goals", "title": L["text_goals"], "level": 2})
     toc += [
         {"id": "sec-problems", "title": L["problems"], "level": 1},
         {"id": "sec-suggestions", "title": L["suggestions"], "level": 1},

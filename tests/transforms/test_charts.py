@@ -182,3 +182,36 @@ def test_series_stop_at_the_data_year():
     assert "1.95" in words and "2.40" not in words
     later_only = spec(lines=[Line("x", {2019: 2.2})], baseline=None, target=None, target_label=None)
     assert "无数据" in texts(line_chart(later_only))
+
+
+def _polylines(svg: str) -> list[str]:
+    return [p.get("points") for p in ET.fromstring(svg).iter(f"{SVG}polyline")]
+
+
+def test_no_planned_path_to_a_target_the_baseline_already_meets():
+    # ≥ 85 with x0 = 96: a dotted path from 96 down to 85 would show a plan to fall
+    met = spec(
+        lines=[Line("治愈率", {2015: 96.0, 2018: 95.0})],
+        baseline=96.0,
+        target=85.0,
+        target_label="目标85",
+        direction=1,
+    )
+    unmet = spec(direction=1)
+    assert len(_polylines(line_chart(met))) == 1  # the observed series only
+    assert len(_polylines(line_chart(unmet))) == 2  # and the planned path
+    lower = spec(lines=[Line("x", {2015: 5.0, 2018: 4.0})], baseline=5.0, target=8.0, direction=-1)
+    assert len(_polylines(line_chart(lower))) == 1  # ≤ 8 with x0 = 5: met already
+
+
+def test_the_baseline_point_is_labelled_with_its_source():
+    svg = line_chart(spec(baseline_label="基期（数据仓库）", direction=1))
+    assert "基期（数据仓库）" in texts(svg)
+    circles = [c for c in ET.fromstring(svg).iter(f"{SVG}circle") if c.get("fill") == "#ffffff"]
+    assert len(circles) == 1
+    assert "基期" not in "".join(texts(line_chart(spec())))
+    boxes = list(text_boxes(svg).items())
+    for i, (a, ba) in enumerate(boxes):
+        for b, bb in boxes[i + 1 :]:
+            apart = ba[2] <= bb[0] or bb[2] <= ba[0] or ba[3] <= bb[1] or bb[3] <= ba[1]
+            assert apart, (a, b)

@@ -301,7 +301,9 @@ def test_table_is_grouped_by_category_in_plan_order(mid):
 def test_footnotes_name_failing_units_and_warnings(mid):
     ctx, _ = mid
     notes = [f["text"] for f in ctx["table"]["footnotes"] if 7 in f["numbers"]]
-    assert notes == ["以镇（街道）为单位考核，未达标：南镇"]
+    assert notes == [
+        "以镇（街道）为单位考核，未达标：南镇；状态取最弱单位南镇的状态，全域自身为已实现"
+    ]
     for f in ctx["table"]["footnotes"]:
         assert all(f["id"] in table_row(ctx, n)["notes"] for n in f["numbers"])
     texts = [f["text"] for f in ctx["table"]["footnotes"]]
@@ -336,8 +338,9 @@ def test_narrative_is_generated_from_the_counts(mid):
         assert f"{status}{n}项" in text
     assert "时间进度τ=0.60" in text
     assert "约束性指标4项中" in text
-    assert "倒退1项（指标1）" in text  # binding indicators behind schedule are named
+    assert "倒退2项（指标1、7）" in text  # indicators behind schedule are named
     assert "南镇" in text  # per-unit failures are named
+    assert "按最弱单位南镇评定为倒退" in text  # and the status they give the indicator
 
 
 def test_narrative_changes_with_the_numbers():
@@ -345,7 +348,7 @@ def test_narrative_changes_with_the_numbers():
     better.loc[(better["number"] == 1) & (better["year"] == 2018), "value"] = 3.1
     ctx, _ = demo_context(values=better)
     text = "".join(ctx["overview"]["narrative"])
-    assert "已实现2项" in text and "倒退" not in text
+    assert "已实现2项" in text and "倒退1项（指标7）" in text  # 7: its weakest town
 
 
 # ------------------------------------------------------------------------------ 三、problems
@@ -357,7 +360,7 @@ def test_binding_indicators_not_on_track_come_first(mid):
     assert p["sections"][0]["key"] == "binding"
     assert [i["number"] for i in p["binding"]] == [1, 2]  # 7 is on pace (ρ ≥ 1) though not met
     assert p["sections"][0]["title"].startswith("（一）")
-    assert [i["number"] for i in p["other"]] == [4]
+    assert [i["number"] for i in p["other"]] == [4, 7]  # 7: its weakest town moves away
     order = [s["key"] for s in p["sections"]]
     assert order.index("binding") < order.index("other")
     assert "4项约束性指标中，2项未达到时间进度要求（指标1、2）" in p["intro"]
@@ -449,7 +452,8 @@ def test_baseline_reconciliation_shows_table_text_and_warehouse(mid):
     assert by_number[2]["warehouse"] == "10.50" and by_number[2]["table"] == "10.0"
     assert by_number[3]["text"] == "21.5（2015年）"
     assert 1 not in by_number  # identical
-    assert "评估一律采用规划表基期值" in q["baseline_summary"]
+    assert "评估采用规划所列基期值" in q["baseline_summary"]
+    assert "规划未列基期值的采用数据仓库2015年值" in q["baseline_summary"]
 
 
 def test_only_open_issues_touching_reported_numbers_are_listed(mid):
