@@ -34,6 +34,7 @@ KIND_ZH = {
     "missing_value": "数据缺失",
     "no_source": "无统计来源",
     "quarantined_rows": "行被隔离",
+    "target_other_reading": "目标两种读法",
 }
 
 
@@ -92,7 +93,7 @@ def baseline_reconciliation(plan: Plan, values: pd.DataFrame) -> list[dict]:
         if not texts and stated is None and warehouse_v is None:
             continue
         severity = "warning" if problems else "info"
-        detail = "；".join(problems) or "基期值一致 / baseline consistent"
+        detail = "；".join(problems) or _nothing_differs(plan, ind, stated, warehouse_v)
         out.append(
             issue(
                 "baseline_reconciliation",
@@ -108,6 +109,49 @@ def baseline_reconciliation(plan: Plan, values: pd.DataFrame) -> list[dict]:
                     "text_figures": texts,
                     "warehouse": warehouse_v,
                 },
+            )
+        )
+    return out
+
+
+def _nothing_differs(plan: Plan, ind, stated: float | None, warehouse_v: float | None) -> str:
+    """What a reconciliation without a difference says: agreement only when something was
+    compared; without a plan baseline, which x0 the evaluation uses instead."""
+    t0 = plan.baseline_year
+    if stated is None:
+        if warehouse_v is None:
+            return f"规划未列基期值，数据仓库也无{t0}年值，未作核对 / no baseline to compare"
+        return (
+            f"规划未列基期值，未作核对；评估采用数据仓库{t0}年值"
+            f"{warehouse_v:.{ind.decimals}f} / no plan baseline: the warehouse's value is used"
+        )
+    if warehouse_v is None and not ind.text_figures:
+        return f"数据仓库无{t0}年值，未作核对 / nothing to compare"
+    return "基期值一致 / baseline consistent"
+
+
+def target_other_readings(plan: Plan) -> list[dict]:
+    """Targets printed both as a rule and as a figure (在2015年基础上提高1岁（桂林78岁）): the
+    figure is judged; the other reading is listed here for the data-quality annex."""
+    out = []
+    for ind in plan.indicators:
+        other = ind.target.other_reading
+        if other is None:
+            continue
+        value = other.value
+        base = ind.baseline.value if ind.baseline else None
+        if other.comparator == "relative" and other.delta is not None and base is not None:
+            value = base + other.delta
+        figure = f"{ind.target.value:g}" if ind.target.value is not None else ind.target.text
+        shown = f"（另一读法的目标值为{value:g}）" if value is not None else ""
+        out.append(
+            issue(
+                "target_other_reading",
+                "info",
+                f"目标“{ind.target.text}”有两种读法：按写明的数值{figure}评估；{other.note_zh}{shown}",
+                number=ind.number,
+                area_code=plan.jurisdiction,
+                data={"judged": ind.target.value, "other": value, "comparator": other.comparator},
             )
         )
     return out
@@ -435,6 +479,7 @@ def plan_quality(
             else []
         ),
         *baseline_reconciliation(plan, values),
+        *target_other_readings(plan),
         *reported_vs_recomputed(elements, observations, areas),
         *parts_vs_total(elements, observations),
         *impossible_values(plan, values),

@@ -317,3 +317,39 @@ def test_a_rejected_value_cell_flags_only_the_indicators_of_its_element():
     row = rejects([(7, "resources_2018.csv", 4, "代码")])
     assert [o["number"] for o in quarantined_rows(plan, same_file, row, {7: PER_AREA})] == [1, 2]
     assert [o["number"] for o in quarantined_rows(plan, same_file, cell)] == [1, 2]
+
+
+def test_no_plan_baseline_is_never_called_consistent():
+    no_base = plan_with({**IND, "baseline": None, "text_figures": []})
+    [row] = baseline_reconciliation(no_base, vals([(2, "C", 2015, "", 0.93)]))
+    assert "基期值一致" not in row["detail"]
+    assert row["detail"].startswith("规划未列基期值，未作核对；评估采用数据仓库2015年值0.93")
+    nothing = plan_with({**IND, "text_figures": []})
+    [row] = baseline_reconciliation(nothing, vals([(2, "C", 2016, "", 0.93)]))
+    assert "基期值一致" not in row["detail"] and "未作核对" in row["detail"]
+    consistent = baseline_reconciliation(nothing, vals([(2, "C", 2015, "", 0.9)]))
+    assert consistent[0]["detail"].startswith("基期值一致")
+
+
+def test_a_target_with_two_readings_is_listed_for_the_annex():
+    from transforms.quality import target_other_readings
+
+    plan = plan_with(
+        {
+            **IND,
+            "unit": "岁",
+            "direction": "higher",
+            "baseline": {"value": 77.88, "year": 2015},
+            "target": {
+                "text": "在2015年基础上提高1岁（桂林78岁）",
+                "comparator": "reach",
+                "value": 78,
+                "year": 2020,
+                "other_reading": {"comparator": "relative", "delta": 1, "note_zh": "另一读法"},
+            },
+        }
+    )
+    [row] = target_other_readings(plan)
+    assert (row["kind"], row["number"], row["severity"]) == ("target_other_reading", 2, "info")
+    assert "按写明的数值78评估" in row["detail"] and "78.88" in row["detail"]
+    assert target_other_readings(plan_with(IND)) == []
