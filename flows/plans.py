@@ -12,10 +12,13 @@ from healthplan.definitions import (
     AreaSet,
     DefinitionError,
     ElementCatalog,
+    Indicator,
     Plan,
     load_catalog,
+    plan_problems,
     yaml_data,
 )
+from healthplan.layouts import SourceLayouts, element_problems
 from healthplan.settings import console as make_console
 from healthplan.settings import get_settings
 
@@ -61,33 +64,16 @@ def validate_plan_folder(folder: Path, plans_dir: Path | None = None) -> list[st
                     f"{path}: field elements.{el.code}: 已在其他文件定义 / defined twice"
                 )
             known[el.code] = el
-    plan_data, errs = _read(folder / "plan.yaml")
-    plan, more = (None, []) if errs else _problems(Plan, plan_data, folder / "plan.yaml")
-    problems += errs + more
+    plan_path = folder / "plan.yaml"
+    plan_data, errs = _read(plan_path)
+    problems += errs
+    if not errs:
+        problems += [f"{plan_path}: {p}" for p in plan_problems(plan_data, known)]
+    plan = None if errs else _valid(Plan, plan_data)
     data, errs = _read(folder / "areas.yaml")
     areas, more = (None, []) if errs else _problems(AreaSet, data, folder / "areas.yaml")
     problems += errs + more
-    indicators = plan.indicators if plan is not None else _valid_indicators(plan_data)
-    if indicators:
-        for ind in indicators:
-            if ind.formula is None:
-                continue
-            unknown = sorted(ind.formula.elements() - set(known))
-            if unknown:
-                problems.append(
-                    f"{folder / 'plan.yaml'}: field indicators.{ind.number}.formula: "
-                    f"未知数据元 / unknown data elements {unknown}"
-                )
-            if (
-                plan
-                and ind.baseline
-                and ind.baseline.year
-                and ind.baseline.year != plan.baseline_year
-            ):
-                problems.append(
-                    f"{folder / 'plan.yaml'}: field indicators.{ind.number}.baseline.year: "
-                    f"{ind.baseline.year} ≠ baseline_year {plan.baseline_year}"
-                )
+    problems += source_problems(plans_dir / "sources", known, _used_elements(plan_data))
     if plan is not None and areas is not None and areas.jurisdiction != plan.jurisdiction:
         problems.append(
             f"{folder / 'areas.yaml'}: field jurisdiction: {areas.jurisdiction} ≠ "
@@ -96,17 +82,54 @@ def validate_plan_folder(folder: Path, plans_dir: Path | None = None) -> list[st
     return problems
 
 
-def _valid_indicators(data) -> list:
-    """The indicators that validate on their own, so formulas are checked even in a broken plan."""
-    from healthplan.definitions import Indicator
+def _valid(model, data):
+    """The model when the data validates, else None (its problems are reported elsewhere)."""
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None
 
-    out = []
-    for raw in (data or {}).get("indicators", []) if isinstance(data, dict) else []:
-        try:
-            out.append(Indicator.model_validate(raw))
-        except ValidationError:
+
+def _used_elements(plan_data) -> set[str]:
+    """The data elements the plan's formulas read, from every indicator that validates."""
+    used: set[str] = set()
+    raws = plan_data.get("indicators") if isinstance(plan_data, dict) else None
+    for raw in raws if isinstance(raws, list) else []:
+        ind = _valid(Indicator, raw)
+        if ind is not None and ind.formula is not None:
+            used |= ind.formula.elements()
+    return used
+
+
+def source_problems(sources_dir: Path, elements: dict, used: set[str]) -> list[str]:
+    """Source layouts that disagree about the elements this plan reads: an element written by
+    two sources, or by a source it does not belong to."""
+    if not sources_dir.is_dir():
+        return []
+    problems: list[str] = []
+    writers: dict[str, list[str]] = {}
+    for path in sorted(sources_dir.glob("*.yaml")):
+        data, errs = _read(path)
+        src, more = (None, []) if errs else _problems(SourceLayouts, data, path)
+        problems += errs + more
+        if src is None:
             continue
-    return out
+        for lay in src.layouts:
+            for code in lay.element_codes():
+                if code in used and src.source not in writers.setdefault(code, []):
+                    writers[code].append(src.source)
+        problems += [
+            f"{path}: {p}"
+            for p in element_problems(src, elements)
+            if any(f"{code!r}" in p for code in used)
+        ]
+    for code, sources in sorted(writers.items()):
+        if len(sources) > 1:
+            problems.append(
+                f"{sources_dir}: 数据元{code}由多个来源写入（{'、'.join(sources)}），"
+                f"同一观测值只能有一个来源 / element {code!r} written by {len(sources)} sources"
+            )
+    return problems
 
 
 def validate_command(path: Path) -> int:

@@ -523,3 +523,160 @@ def load_catalog(plans_dir: Path | None = None) -> Catalog:
 
         plans_dir = get_settings().plans_dir
     return Catalog(Path(plans_dir))
+
+
+# ---------------------------------------------------------------- checks of a plan as written
+
+COMPARATOR_DIRECTION = {">=": "higher", ">": "higher", "<=": "lower", "<": "lower"}
+DIRECTION_ZH = {"higher": "越高越好", "lower": "越低越好"}
+
+
+def indicator_label(raw: Any) -> str:
+    """How a message names an indicator: by its number, never by its place in the list."""
+    number = raw.get("number") if isinstance(raw, dict) else None
+    if isinstance(number, int) and not isinstance(number, bool):
+        return f"指标{number} / indicator {number}"
+    name = raw.get("name_zh") if isinstance(raw, dict) else None
+    return f"指标“{name or '？'}”（缺少序号 / no number）"
+
+
+def _pydantic_problems(model: type[BaseModel], data: Any, where: str) -> list[str]:
+    try:
+        model.model_validate(data)
+    except ValidationError as e:
+        return [
+            f"{where}: field {'.'.join(str(p) for p in err['loc']) or '(top)'}: {err['msg']}"
+            for err in e.errors()
+        ]
+    return []
+
+
+def plan_problems(data: Any, elements: Iterable[str] = ()) -> list[str]:
+    """Every problem of a plan as written, all in one pass, each naming the indicator by its
+    number (Chinese first): the shape of each part, then what the shape cannot see —
+    direction against comparator, unit against a ratio's factor, a relative target without a
+    baseline, unknown data elements, repeated numbers, years, categories out of order."""
+    if not isinstance(data, dict):
+        return ["field (top): 规划文件应为映射 / a plan must be a mapping"]
+    raws = data.get("indicators")
+    raws = raws if isinstance(raws, list) else []
+    top = {**data, "indicators": [], "text_goals": []}  # those are checked one by one below
+    problems = _pydantic_problems(Plan, top, "规划 / plan")
+    if not isinstance(data.get("indicators"), list):
+        problems.append("field indicators: 须为指标列表 / must be a list of indicators")
+    known = set(elements)
+    seen: dict[int, int] = {}
+    for raw in raws:
+        label = indicator_label(raw)
+        problems += _pydantic_problems(Indicator, raw, label)
+        if not isinstance(raw, dict):
+            continue
+        number = raw.get("number")
+        if isinstance(number, int):
+            seen[number] = seen.get(number, 0) + 1
+        problems += _year_problems(raw, data, label)
+        problems += _meaning_problems(raw, label, known)
+    problems += [
+        f"{indicator_label({'number': n})}: 序号重复{k}次 / number used {k} times"
+        for n, k in seen.items()
+        if k > 1
+    ]
+    problems += _category_problems(raws)
+    for goal in data.get("text_goals") or []:
+        if isinstance(goal, dict):
+            where = f"正文目标“{goal.get('name_zh', '？')}” / text goal"
+            problems += _pydantic_problems(TextGoal, goal, where)
+            problems += _direction_problems(goal, where)
+    return problems
+
+
+def _year_problems(raw: dict, plan: dict, label: str) -> list[str]:
+    out = []
+    target, baseline = raw.get("target"), raw.get("baseline")
+    year = target.get("year") if isinstance(target, dict) else None
+    if year is not None and plan.get("target_year") is not None and year != plan["target_year"]:
+        out.append(
+            f"{label}: field target.year: 目标年份{year}与规划目标年{plan['target_year']}不一致 "
+            f"/ target year differs from the plan's"
+        )
+    byear = baseline.get("year") if isinstance(baseline, dict) else None
+    if byear and plan.get("baseline_year") is not None and byear != plan["baseline_year"]:
+        out.append(
+            f"{label}: field baseline.year: 基期年份{byear}与规划基期年{plan['baseline_year']}"
+            f"不一致 / baseline year differs from the plan's"
+        )
+    return out
+
+
+def _direction_problems(raw: dict, label: str) -> list[str]:
+    """A comparator that contradicts the indicator's direction (越高越好 with ≤, …)."""
+    direction, target = raw.get("direction"), raw.get("target")
+    if direction not in DIRECTION_ZH or not isinstance(target, dict):
+        return []
+    pairs = [("target", target.get("comparator"))]
+    strata = target.get("strata")
+    if isinstance(strata, dict):
+        pairs += [
+            (f"target.strata.{k}", s.get("comparator"))
+            for k, s in strata.items()
+            if isinstance(s, dict)
+        ]
+    out = []
+    for field, comparator in pairs:
+        implied = COMPARATOR_DIRECTION.get(comparator)
+        if implied is not None and implied != direction:
+            out.append(
+                f"{label}: field {field}.comparator: 方向为“{DIRECTION_ZH[direction]}”，"
+                f"目标却为“{comparator}” / direction {direction!r} contradicts comparator "
+                f"{comparator!r}"
+            )
+    return out
+
+
+def _meaning_problems(raw: dict, label: str, known: set[str]) -> list[str]:
+    out = _direction_problems(raw, label)
+    target, baseline, formula = raw.get("target"), raw.get("baseline"), raw.get("formula")
+    relative = isinstance(target, dict) and target.get("comparator") == "relative"
+    if relative and (not isinstance(baseline, dict) or baseline.get("value") is None):
+        out.append(
+            f"{label}: field target: 相对目标（在基期基础上变化）须有基期值 / a relative "
+            f"target needs a baseline value"
+        )
+    unit = raw.get("unit")
+    if isinstance(formula, dict) and formula.get("kind") == "ratio" and isinstance(unit, str):
+        expected = unit_factor(unit)
+        factor = formula.get("factor", 1.0)
+        if expected is not None and isinstance(factor, int | float) and factor != expected:
+            out.append(
+                f"{label}: field formula.factor: 单位“{unit}”的系数应为{expected:g}，"
+                f"却为{factor:g} / unit {unit!r} needs factor {expected:g}, not {factor:g}"
+            )
+    if isinstance(formula, dict) and known:
+        try:
+            used = Formula.model_validate(formula).elements()
+        except ValidationError:
+            used = set()
+        unknown = sorted(used - known)
+        if unknown:
+            out.append(f"{label}: field formula: 未知数据元 / unknown data elements {unknown}")
+    return out
+
+
+def _category_problems(raws: list) -> list[str]:
+    """A category must be one run of rows, as the plan's table prints it."""
+    out, closed, current = [], set(), None
+    for raw in raws:
+        if not isinstance(raw, dict):
+            continue
+        cat = raw.get("category_zh")
+        if cat == current:
+            continue
+        if cat in closed:
+            out.append(
+                f"{indicator_label(raw)}: field category_zh: 类别“{cat}”在其他类别之后再次出现，"
+                f"类别顺序错乱 / category {cat!r} appears again after another: out of order"
+            )
+        if current is not None:
+            closed.add(current)
+        current = cat
+    return out
