@@ -151,9 +151,19 @@ def test_rows_field_by_field(plan, number, comparator, value, direction, baselin
         assert ind.baseline_source == "text"
 
 
+def test_inferred_values_are_flagged(plan):
+    assert any("笔误" in i["why"] for i in plan.indicator(34).inferences())
+    assert plan.indicator(6).allowed_range.min is None  # a growth rate may fall below 0
+    assert plan.indicator(20).allowed_range.max is None  # over an assigned task number
+    assert (plan.indicator(2).allowed_range.min, plan.indicator(2).allowed_range.max) == (0, 1000)
+
+
 def test_special_targets(plan):
     life = plan.indicator(1)
-    assert (life.target.comparator, life.target.delta, life.target.value) == ("relative", 1, None)
+    # a rule and a figure for Guilin: the printed 78 is the target, the +1 reading kept as data
+    assert (life.target.comparator, life.target.delta, life.target.value) == ("reach", None, 78)
+    other = life.target.other_reading
+    assert (other.comparator, other.delta) == ("relative", 1) and "78.88" in other.note_zh
     assert "78" in life.target.note_zh
     assert plan.indicator(5).target.comparator == "qualitative"
     assert plan.indicator(5).target.value is None
