@@ -318,6 +318,8 @@ def _is_binding_problem(row: Mapping, ind: Indicator, stage: str, th: Thresholds
     if row.get("met") is True:
         return False
     rho = _num(row.get("rho"))
+    if row.get("jurisdiction_status"):  # per unit: the weakest unit's status, not the area's ρ
+        return row["status"] in CONCERN | BAD
     if rho is not None:
         return rho < th.on_schedule_rho
     return row["status"] in CONCERN | BAD
