@@ -65,3 +65,21 @@ def test_no_projection_leaves_what_the_quantity_allows(loaded, plan):  # noqa: F
                 assert r["projection"] is None and "不作预测" in r["projection_note"]
                 noted += 1
     assert noted >= 1
+
+
+def test_the_stored_evaluation_keeps_where_x0_comes_from(loaded):  # noqa: F811
+    from flows.common import warehouse
+    from warehouse.results import load_evaluations
+
+    evaluate_json("guilin", "mid")  # without --as-of: stored
+    stored = {
+        r["number"]: r
+        for r in load_evaluations(warehouse(), "guilin", "mid", 2018, area_code="450300")
+    }
+    assert stored[28]["detail"]["baseline_source"] == "数据仓库"
+    assert stored[1]["detail"]["baseline_source"] == "规划正文"
+    assert any(i["field"] == "target" for i in stored[1]["detail"]["inferred"])
+    evaluate_json("longhu", "mid")
+    [town] = load_evaluations(warehouse(), "longhu", "mid", 2018, area_code="440507")[3:4]
+    assert town["number"] == 4 and town["detail"]["weakest_unit"] == "鸥汀街道"
+    assert town["detail"]["jurisdiction_status"] == "已实现"
