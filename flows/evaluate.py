@@ -12,9 +12,10 @@ from sqlalchemy.engine import Engine
 from flows.common import catalog, warehouse
 from flows.compute import observations_and_values
 from healthplan.settings import get_settings
-from transforms.assessment import assess_plan, data_year_for
+from transforms.assessment import assess_plan, check_data_year, data_year_for
 from transforms.evaluation import Thresholds
-from warehouse.results import latest_reviews, save_evaluations
+from transforms.reviews import applicable_reviews, review_standings
+from warehouse.results import load_reviews, save_evaluations
 
 
 def settings_thresholds() -> Thresholds:
@@ -38,7 +39,8 @@ class Assessment:
     observations: pd.DataFrame
     values: pd.DataFrame
     rows: list[dict]
-    reviews: dict[int, dict] = field(default_factory=dict)
+    reviews: dict[int, dict] = field(default_factory=dict)  # the verdicts applied, by number
+    review_history: list[dict] = field(default_factory=list)  # every review then, with its state
 
     def root_rows(self) -> list[dict]:
         root = catalog().plan(self.plan_id).jurisdiction
@@ -62,21 +64,22 @@ def assess(
     engine = engine or warehouse()
     plan = catalog().plan(plan_id)
     moment = as_of or datetime.now(UTC)
-    year = data_year or data_year_for(plan, stage)
+    year = check_data_year(plan, stage, data_year or data_year_for(plan, stage))
     obs, values = observations_and_values(engine, plan_id, moment)
-    reviews = latest_reviews(engine, plan_id, as_of=moment)
-    verdicts = {int(n): bool(r["verdict"]) for n, r in reviews.items()}
+    recorded = load_reviews(engine, plan_id, as_of=moment)
+    reviews = applicable_reviews(plan, recorded, stage, year)
     rows = assess_plan(
         plan,
         catalog().areas(plan_id),
         values,
         stage,
         year,
-        reviews=verdicts,
+        reviews=reviews,
         thresholds=settings_thresholds(),
         only_area=area,
     )
-    return Assessment(plan_id, stage, year, moment, obs, values, rows, reviews)
+    history = review_standings(plan, recorded)
+    return Assessment(plan_id, stage, year, moment, obs, values, rows, reviews, history)
 
 
 def save_assessment(a: Assessment, engine: Engine | None = None) -> int:
@@ -111,6 +114,8 @@ def save_assessment(a: Assessment, engine: Engine | None = None) -> int:
                 "target_text": r["target_text"],
                 "judged_at": r["judged_at"],
                 "strata": r["strata"],
+                "review": r.get("review"),
+                "override": r.get("override"),
             },
             "evaluated_at": now,
         }
@@ -119,12 +124,26 @@ def save_assessment(a: Assessment, engine: Engine | None = None) -> int:
     return save_evaluations(engine, a.plan_id, a.stage, a.data_year, rows)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10])
+def retry_on_transient(task, task_run, state) -> bool:
+    """Retry only what may pass on a second try (file-system, network or database connection
+    errors); a deterministic error fails the task at once, with its message."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        state.result()
+    except (OSError, OperationalError):
+        return True
+    except Exception:  # noqa: BLE001 - any other error is deterministic: do not retry
+        return False
+    return False
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_on_transient)
 def assess_task(plan_id: str, stage: str, data_year: int | None, as_of: datetime | None):
     return assess(plan_id, stage, data_year, as_of)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10])
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_on_transient)
 def save_assessment_task(a: Assessment) -> int:
     return save_assessment(a)
 
