@@ -34,6 +34,7 @@ KIND_ZH = {
     "missing_value": "数据缺失",
     "no_source": "无统计来源",
     "quarantined_rows": "行被隔离",
+    "review_not_applied": "人工评定未计入",
 }
 
 
