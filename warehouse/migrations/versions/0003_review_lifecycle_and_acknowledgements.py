@@ -25,6 +25,16 @@ depends_on: str | Sequence[str] | None = None
 UTC_TIME = sa.DateTime(timezone=True)
 
 
+OLD_COMMENT = "人工评审 verdicts on qualitative targets; the latest one counts"
+NEW_COMMENT = "人工评审 verdicts per indicator, stage and data year; withdrawn, never deleted"
+
+
+def _table_comment(comment: str, existing: str) -> None:
+    # SQLite keeps no comments
+    if op.get_bind().dialect.name != "sqlite":
+        op.create_table_comment("review", comment, existing_comment=existing)
+
+
 def upgrade() -> None:
     # SQLite cannot add a CHECK constraint in place: batch mode rebuilds the table, keeping rows.
     with op.batch_alter_table("review") as batch:
@@ -55,11 +65,7 @@ def upgrade() -> None:
         batch.create_check_constraint(
             op.f("ck_review_stage_and_year"), "(stage IS NULL) = (data_year IS NULL)"
         )
-    op.alter_table_comment(
-        "review",
-        "人工评审 verdicts per indicator, stage and data year; withdrawn, never deleted",
-        existing_comment="人工评审 verdicts on qualitative targets; the latest one counts",
-    )
+    _table_comment(NEW_COMMENT, OLD_COMMENT)
     with op.batch_alter_table("quality_issue") as batch:
         batch.add_column(
             sa.Column("acknowledged_at", UTC_TIME, nullable=True, comment="确认时间 when a person acknowledged it")
@@ -81,11 +87,7 @@ def downgrade() -> None:
     with op.batch_alter_table("quality_issue") as batch:
         for name in ("acknowledged_fingerprint", "acknowledge_reason", "acknowledged_by", "acknowledged_at"):
             batch.drop_column(name)
-    op.alter_table_comment(
-        "review",
-        "人工评审 verdicts on qualitative targets; the latest one counts",
-        existing_comment="人工评审 verdicts per indicator, stage and data year; withdrawn, never deleted",
-    )
+    _table_comment(OLD_COMMENT, NEW_COMMENT)
     with op.batch_alter_table("review") as batch:
         batch.drop_constraint(op.f("ck_review_stage_and_year"), type_="check")
         batch.drop_constraint(op.f("ck_review_stage"), type_="check")
