@@ -11,7 +11,7 @@ ROW_KEYS = [
     "plan", "number", "area", "area_name", "stage", "data_year", "value", "baseline",
     "baseline_year", "target", "target_text", "comparator", "met", "tau", "p", "rho",
     "projection", "cagr", "status", "status_en", "failing_units", "warnings", "judged_at",
-    "strata",
+    "strata", "review", "override",
 ]  # fmt: skip
 
 
