@@ -992,8 +992,11 @@ def report_flow(
     stages: list[str] | None = None,
     data_year: int | None = None,
     as_of: datetime | None = None,
+    allow_incomplete: bool = False,
 ) -> dict[str, list[str]]:
-    """Render every (plan, stage) report; each render runs in a worker process, longest first."""
+    """Render every (plan, stage) report; each render runs in a worker process, longest first.
+    A report from too little data is skipped (named in the artifact) unless ``allow_incomplete``:
+    then it is rendered marked 数据不完整."""
     from prefect.futures import wait
 
     from flows.common import catalog
@@ -1006,7 +1009,11 @@ def report_flow(
         order = render_order(done)
         if pool is not None:
             pool.queue([assessment_stem(done[k], as_of) for k in order if done[k] is not None])
-        skipped = {k: why for k in order if done[k] and (why := incomplete_message(done[k]))}
+        skipped = {
+            k: why
+            for k in order
+            if done[k] and not allow_incomplete and (why := incomplete_message(done[k]))
+        }
         futures = {
             key: render_task.submit(assessed[key], as_of) for key in order if key not in skipped
         }
