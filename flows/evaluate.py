@@ -155,12 +155,18 @@ def evaluate_flow(
     data_year: int | None = None,
     as_of: datetime | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Statuses per plan and stage; counts of each status are the flow's result."""
+    """Statuses per plan and stage; counts of each status are the flow's result. A plan whose
+    evaluation fails does not stop the others: the flow fails at the end, naming each."""
     out: dict[str, dict[str, int]] = {}
+    failed: list[str] = []
     for plan_id in plans or sorted(catalog().plans):
         for stage in stages or ["mid", "end"]:
-            a = assess_task(plan_id, stage, data_year, as_of)
-            save_assessment_task(a)
+            try:
+                a = assess_task(plan_id, stage, data_year, as_of)
+                save_assessment_task(a)
+            except Exception as e:  # noqa: BLE001 - named below; the other plans go on
+                failed.append(f"{plan_id}/{stage}: {type(e).__name__}: {e}")
+                continue
             counts: dict[str, int] = {}
             for r in a.root_rows():
                 counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -168,4 +174,19 @@ def evaluate_flow(
             # stored and counted: its rows may go before the next stage's are made (≈ 20 MB
             # for Guilin at 4× the preset)
             del a
+    if failed:
+        raise EvaluationFailed(
+            f"评估失败 / evaluation failed（{len(failed)}）：" + "；".join(failed), out
+        )
     return out
+
+
+class EvaluationFailed(Exception):
+    """Some plans' evaluations failed (the others were stored): ``statuses`` holds those."""
+
+    def __init__(self, message: str, statuses: dict[str, dict[str, int]]):
+        super().__init__(message, statuses)
+        self.message, self.statuses = message, statuses
+
+    def __str__(self) -> str:
+        return self.message

@@ -99,3 +99,14 @@ def test_a_failing_plan_fails_its_own_tasks_and_the_others_are_reported(three_pl
     )
     assert "未生成报告 / report skipped: nodata/mid" in out.out
     assert "third_mid_2023.pdf" in out.out
+
+    # the evaluate flow alone: the sound plan's evaluation is stored, the broken one named
+    from flows.evaluate import EvaluationFailed, evaluate_flow
+    from warehouse.results import load_evaluations
+
+    state = evaluate_flow(plans=["broken", "third"], stages=["mid"], return_state=True)
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, EvaluationFailed) and "broken/mid" in str(error)
+    assert set(error.statuses) == {"third/mid"}
+    assert load_evaluations(warehouse(), "third", "mid", 2023)
