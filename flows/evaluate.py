@@ -129,9 +129,11 @@ def retry_on_transient(task, task_run, state) -> bool:
     errors); a deterministic error fails the task at once, with its message."""
     from sqlalchemy.exc import OperationalError
 
+    from warehouse.engine import WarehouseUnavailable
+
     try:
         state.result()
-    except (OSError, OperationalError):
+    except (OSError, OperationalError, WarehouseUnavailable):
         return True
     except Exception:  # noqa: BLE001 - any other error is deterministic: do not retry
         return False
