@@ -85,7 +85,9 @@ def issue_state(issue: dict) -> str:
     but its numbers changed since: open again)."""
     if issue.get("acknowledged"):
         return "已确认"
-    return "数字已变，重新打开" if issue.get("reopened") else "待处理"
+    if issue.get("reopened"):
+        return "数字已变，重新打开"
+    return "—" if issue.get("severity") == "info" else "待处理"
 
 
 def quality_command(plan_id: str, fmt: str = "table") -> None:
