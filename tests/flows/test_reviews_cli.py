@@ -7,7 +7,7 @@ import json
 import re
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -77,6 +77,7 @@ def test_a_verdict_on_a_numeric_indicator_is_refused_unless_it_is_an_override(lo
     assert code == 0 and json.loads(out) == []  # nothing stored
 
     computed = evaluation(capsys, "--stage", "mid")[1]
+    before_override = datetime.now(UTC).isoformat()
     code, out, err = cli(capsys, *base, "--verdict", "met", "--override", *who)
     assert code == 0, err
     assert "已记录人工调整" in out
@@ -87,6 +88,9 @@ def test_a_verdict_on_a_numeric_indicator_is_refused_unless_it_is_an_override(lo
     assert (row["override"]["by"], row["override"]["reason"]) == ("王芳", "抽样调查结果")
     assert row["override"]["verdict"] == "met" and row["review"] is None
     assert all("review" in r and "override" in r for r in rows.values())
+    # as of a moment before it, the override did not exist
+    then = evaluation(capsys, "--stage", "mid", "--as-of", before_override)[1]
+    assert then["override"] is None and then["status"] == computed["status"]
     # the end of term is not touched by a mid-term override
     assert evaluation(capsys, "--stage", "end")[1]["override"] is None
     # an override on a qualitative target is refused
@@ -103,6 +107,9 @@ def test_a_verdict_on_a_numeric_indicator_is_refused_unless_it_is_an_override(lo
     assert code == 0, err
     assert f"已撤回评定 {review_id}" in out
     assert evaluation(capsys, "--stage", "mid")[1]["status"] == computed["status"]
+    # a reproduction as of a moment between the override and its withdrawal still shows it
+    between = datetime.fromisoformat(row["override"]["at"]) + timedelta(microseconds=1)
+    assert evaluation(capsys, "--stage", "mid", "--as-of", between.isoformat())[1]["override"]
     code, out, _ = cli(capsys, "reviews", "--plan", "longhu", "--format", "json")
     (listed,) = json.loads(out)
     assert (listed["id"], listed["status"], listed["applies"]) == (review_id, "已撤回", False)
