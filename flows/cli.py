@@ -289,6 +289,11 @@ def evaluate(
     a = assess(plan, stage.value, year, parse_moment(as_of), area=area)
     if not as_of and not area:
         save_assessment(a)
+    for r in a.review_history:
+        if r["state"] in ("需重新评定", "不再适用"):
+            err.print(
+                f"[yellow]评定 {r['id']} 未计入 / review {r['id']} not applied：{r['note']}[/]"
+            )
     rows = a.rows if area else a.root_rows()
     if format == Fmt.json:
         return _json([evaluation_json(r) for r in rows])
@@ -301,7 +306,7 @@ def evaluation_json(r: dict) -> dict:
         "baseline_year", "baseline_source", "target", "target_text", "comparator", "met", "tau",
         "p", "rho", "projection", "projection_note", "cagr", "status", "status_en",
         "failing_units", "weakest_unit", "jurisdiction_status", "jurisdiction_value",
-        "warnings", "judged_at", "strata", "inferred",
+        "warnings", "judged_at", "strata", "inferred", "review", "override",
     ]  # fmt: skip
     return {k: r.get(k) for k in keys}
 
@@ -331,7 +336,8 @@ def print_evaluation(p, a, rows) -> None:
             fmt_num(r["p"], 3),
             fmt_num(r["rho"], 3),
             fmt_num(r["projection"], d),
-            status_cell(r),
+            status_cell(r)
+            + (f"（人工调整，原{r['override']['computed_status']}）" if r.get("override") else ""),
             "、".join(r["failing_units"]) or "",
         )
     console.print(t)
@@ -374,40 +380,73 @@ FIELD_ZH = {
 
 @app.command()
 def review(
-    plan: Annotated[str, typer.Option("--plan")],
-    indicator: Annotated[int, typer.Option("--indicator")],
-    verdict: Annotated[Verdict, typer.Option("--verdict")],
-    by: Annotated[str, typer.Option("--by", help="评定人 / reviewer")],
-    reason: Annotated[str, typer.Option("--reason", help="理由 / reason")],
+    plan: Annotated[str | None, typer.Option("--plan")] = None,
+    indicator: Annotated[int | None, typer.Option("--indicator")] = None,
+    stage: Annotated[
+        Stage | None, typer.Option("--stage", help="评估阶段（默认：当前评估）/ stage")
+    ] = None,
+    year: Annotated[
+        int | None, typer.Option("--year", help="数据年份（默认：该阶段的评估年）/ data year")
+    ] = None,
+    verdict: Annotated[Verdict | None, typer.Option("--verdict")] = None,
+    by: Annotated[str | None, typer.Option("--by", help="评定人 / reviewer")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="理由 / reason")] = None,
+    override: Annotated[
+        bool, typer.Option("--override", help="人工调整数值指标的结果 / override a numeric result")
+    ] = False,
+    withdraw: Annotated[
+        int | None, typer.Option("--withdraw", help="撤回某条评定（编号）/ withdraw review ID")
+    ] = None,
 ):
-    """人工评定定性指标 / record a reviewer's verdict on a qualitative target."""
-    from flows.common import catalog as load
-    from flows.common import warehouse
-    from warehouse.results import add_review
+    """人工评定定性指标（或 --override 人工调整数值结果；--withdraw 撤回）/ record, override or
+    withdraw a reviewer's verdict for one indicator, stage and data year."""
+    from flows.reviews import review_command, withdraw_command
 
-    p = load().plan(plan)
-    ind = p.indicator(indicator)
-    if ind.target.comparator != "qualitative":
-        console.print(
-            f"[yellow]提示 note: 指标 {indicator}「{ind.name_zh}」的目标不是定性目标；"
-            "评定已记录，评估以数值为准 / not a qualitative target: recorded, numbers still decide[/]"
-        )
-    row = add_review(warehouse(), plan, indicator, verdict == Verdict.met, by, reason)
-    console.print(
-        f"已记录评定 / verdict recorded: {plan} #{indicator}「{ind.name_zh}」→ "
-        f"{'达到 met' if verdict == Verdict.met else '未达到 not met'}（{by}，{row.get('reviewed_at')}）"
+    if withdraw is not None:
+        withdraw_command(withdraw, by, reason)
+        return
+    review_command(
+        plan,
+        indicator,
+        stage.value if stage else None,
+        year,
+        None if verdict is None else verdict == Verdict.met,
+        by,
+        reason,
+        override,
     )
 
 
 @app.command()
-def quality(
+def reviews(
     plan: Annotated[str, typer.Option("--plan")],
     format: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
 ):
-    """数据质量问题 / data-quality issues (baseline reconciliation, parts vs totals, outliers, gaps,
-    quarantined source rows)."""
-    from flows.quality import quality_command
+    """人工评定记录（含已撤回）/ every review of a plan, with its id and status."""
+    from flows.reviews import reviews_command
 
+    reviews_command(plan, format.value)
+
+
+@app.command()
+def quality(
+    plan: Annotated[str | None, typer.Option("--plan")] = None,
+    format: Annotated[Fmt, typer.Option("--format")] = Fmt.table,
+    acknowledge: Annotated[
+        int | None, typer.Option("--acknowledge", help="确认某个问题（编号）/ acknowledge issue ID")
+    ] = None,
+    by: Annotated[str | None, typer.Option("--by", help="确认人 / who")] = None,
+    reason: Annotated[str | None, typer.Option("--reason", help="理由 / why")] = None,
+):
+    """数据质量问题 / data-quality issues (baseline reconciliation, parts vs totals, outliers, gaps,
+    quarantined source rows); --acknowledge ID --by NAME --reason TEXT to acknowledge one."""
+    from flows.quality import acknowledge_command, quality_command
+
+    if acknowledge is not None:
+        acknowledge_command(acknowledge, by, reason)
+        return
+    if plan is None:
+        raise UserError("请指定 --plan / give --plan (或 or --acknowledge ID)")
     quality_command(plan, format.value)
 
 
@@ -420,11 +459,21 @@ def report(
         str | None, typer.Option("--as-of", help="复现某时点的报告 / reproduce as of")
     ] = None,
     mail: Annotated[bool, typer.Option("--mail/--no-mail")] = False,
+    allow_incomplete: Annotated[
+        bool,
+        typer.Option(
+            "--allow-incomplete",
+            help="数据不足一半时仍生成（标注数据不完整）/ render even with too little data",
+        ),
+    ] = False,
 ):
-    """生成评估报告（PDF、HTML、XLSX）/ render the evaluation report."""
+    """生成评估报告（PDF、HTML、XLSX）/ render the evaluation report. Exit 2: data year not
+    allowed; 3: too little data for the year."""
     from flows.report import report_command
 
-    raise typer.Exit(report_command(plan, stage.value, year, parse_moment(as_of), mail))
+    raise typer.Exit(
+        report_command(plan, stage.value, year, parse_moment(as_of), mail, allow_incomplete)
+    )
 
 
 @app.command()

@@ -12,9 +12,10 @@ from sqlalchemy.engine import Engine
 from flows.common import catalog, warehouse
 from flows.compute import observations_and_values
 from healthplan.settings import get_settings
-from transforms.assessment import PER_UNIT_KEYS, assess_plan, data_year_for
+from transforms.assessment import PER_UNIT_KEYS, assess_plan, check_data_year, data_year_for
 from transforms.evaluation import Thresholds
-from warehouse.results import latest_reviews, save_evaluations
+from transforms.reviews import applicable_reviews, review_standings
+from warehouse.results import load_reviews, save_evaluations
 
 
 def settings_thresholds() -> Thresholds:
@@ -38,7 +39,8 @@ class Assessment:
     observations: pd.DataFrame
     values: pd.DataFrame
     rows: list[dict]
-    reviews: dict[int, dict] = field(default_factory=dict)
+    reviews: dict[int, dict] = field(default_factory=dict)  # the verdicts applied, by number
+    review_history: list[dict] = field(default_factory=list)  # every review then, with its state
 
     def root_rows(self) -> list[dict]:
         root = catalog().plan(self.plan_id).jurisdiction
@@ -62,21 +64,22 @@ def assess(
     engine = engine or warehouse()
     plan = catalog().plan(plan_id)
     moment = as_of or datetime.now(UTC)
-    year = data_year or data_year_for(plan, stage)
+    year = check_data_year(plan, stage, data_year or data_year_for(plan, stage))
     obs, values = observations_and_values(engine, plan_id, moment)
-    reviews = latest_reviews(engine, plan_id, as_of=moment)
-    verdicts = {int(n): bool(r["verdict"]) for n, r in reviews.items()}
+    recorded = load_reviews(engine, plan_id, as_of=moment)
+    reviews = applicable_reviews(plan, recorded, stage, year)
     rows = assess_plan(
         plan,
         catalog().areas(plan_id),
         values,
         stage,
         year,
-        reviews=verdicts,
+        reviews=reviews,
         thresholds=settings_thresholds(),
         only_area=area,
     )
-    return Assessment(plan_id, stage, year, moment, obs, values, rows, reviews)
+    history = review_standings(plan, recorded)
+    return Assessment(plan_id, stage, year, moment, obs, values, rows, reviews, history)
 
 
 def save_assessment(a: Assessment, engine: Engine | None = None) -> int:
@@ -115,6 +118,8 @@ def save_assessment(a: Assessment, engine: Engine | None = None) -> int:
                 "projection_note": r["projection_note"],
                 "inferred": r["inferred"],
                 **{k: r.get(k) for k in PER_UNIT_KEYS},
+                "review": r.get("review"),
+                "override": r.get("override"),
             },
             "evaluated_at": now,
         }
@@ -123,12 +128,28 @@ def save_assessment(a: Assessment, engine: Engine | None = None) -> int:
     return save_evaluations(engine, a.plan_id, a.stage, a.data_year, rows)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10])
+def retry_on_transient(task, task_run, state) -> bool:
+    """Retry only what may pass on a second try (file-system, network or database connection
+    errors); a deterministic error fails the task at once, with its message."""
+    from sqlalchemy.exc import OperationalError
+
+    from warehouse.engine import WarehouseUnavailable
+
+    try:
+        state.result()
+    except (OSError, OperationalError, WarehouseUnavailable):
+        return True
+    except Exception:  # noqa: BLE001 - any other error is deterministic: do not retry
+        return False
+    return False
+
+
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_on_transient)
 def assess_task(plan_id: str, stage: str, data_year: int | None, as_of: datetime | None):
     return assess(plan_id, stage, data_year, as_of)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10])
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_on_transient)
 def save_assessment_task(a: Assessment) -> int:
     return save_assessment(a)
 
@@ -140,12 +161,18 @@ def evaluate_flow(
     data_year: int | None = None,
     as_of: datetime | None = None,
 ) -> dict[str, dict[str, int]]:
-    """Statuses per plan and stage; counts of each status are the flow's result."""
+    """Statuses per plan and stage; counts of each status are the flow's result. A plan whose
+    evaluation fails does not stop the others: the flow fails at the end, naming each."""
     out: dict[str, dict[str, int]] = {}
+    failed: list[str] = []
     for plan_id in plans or sorted(catalog().plans):
         for stage in stages or ["mid", "end"]:
-            a = assess_task(plan_id, stage, data_year, as_of)
-            save_assessment_task(a)
+            try:
+                a = assess_task(plan_id, stage, data_year, as_of)
+                save_assessment_task(a)
+            except Exception as e:  # noqa: BLE001 - named below; the other plans go on
+                failed.append(f"{plan_id}/{stage}: {type(e).__name__}: {e}")
+                continue
             counts: dict[str, int] = {}
             for r in a.root_rows():
                 counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -153,4 +180,19 @@ def evaluate_flow(
             # stored and counted: its rows may go before the next stage's are made (≈ 20 MB
             # for Guilin at 4× the preset)
             del a
+    if failed:
+        raise EvaluationFailed(
+            f"评估失败 / evaluation failed（{len(failed)}）：" + "；".join(failed), out
+        )
     return out
+
+
+class EvaluationFailed(Exception):
+    """Some plans' evaluations failed (the others were stored): ``statuses`` holds those."""
+
+    def __init__(self, message: str, statuses: dict[str, dict[str, int]]):
+        super().__init__(message, statuses)
+        self.message, self.statuses = message, statuses
+
+    def __str__(self) -> str:
+        return self.message

@@ -22,7 +22,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.common import catalog, code_version, warehouse
 from flows.compute import compute_plan, forget_values
-from flows.evaluate import assess, save_assessment
+from flows.evaluate import assess, retry_on_transient, save_assessment
 from flows.ingest import ingest_paths
 from flows.quality import quality_task
 from healthplan.settings import console as make_console
@@ -53,10 +53,16 @@ def input_fingerprint(plans: list[str], stages: list[str], data_year: int | None
     h = hashlib.sha256()
     for part in (checksums, catalog().checksum(), code_version(), plans, stages, data_year):
         h.update(json.dumps(part, default=str).encode())
-    from warehouse.results import latest_reviews
+    from warehouse.results import load_quality_issues, load_reviews
 
     for p in plans:
-        h.update(json.dumps(latest_reviews(warehouse(), p), default=str, sort_keys=True).encode())
+        h.update(json.dumps(load_reviews(warehouse(), p), default=str, sort_keys=True).encode())
+        acknowledged = [
+            (i["id"], str(i["acknowledged_at"]), i["acknowledged"])
+            for i in load_quality_issues(warehouse(), p)
+            if i["acknowledged_at"] is not None
+        ]
+        h.update(json.dumps(acknowledged).encode())
     return h.hexdigest()
 
 
@@ -87,19 +93,19 @@ def ingest_task(inbox: str) -> dict:
     }
 
 
-@task(retries=2, retry_delay_seconds=[2, 10])
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_on_transient)
 def compute_task(plan_id: str, as_of: datetime | None) -> int:
     return len(compute_plan(plan_id, as_of))
 
 
-@task(retries=2, retry_delay_seconds=[2, 10])
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_on_transient)
 def evaluate_task(plan_id: str, stage: str, data_year: int | None, as_of: datetime | None):
     a = assess(plan_id, stage, data_year, as_of)
     save_assessment(a)
     return a
 
 
-@task(retries=2, retry_delay_seconds=[5, 30])
+@task(retries=2, retry_delay_seconds=[5, 30], retry_condition_fn=retry_on_transient)
 def report_task(a, as_of: datetime | None = None) -> list[str]:
     """A run ``as_of`` a past moment renders reproductions: their file names and quality annex
     are of that moment, as ``healthplan report --as-of`` makes them."""
@@ -119,6 +125,20 @@ class PipelineResult:
     ingest_exit_code: int = 0
     seconds: float = 0.0
     ingest_lines: list[str] = field(default_factory=list)  # the ingest's totals, then its problems
+    failures: list[str] = field(default_factory=list)  # what failed, per plan and step
+    skipped_reports: list[str] = field(default_factory=list)  # reports not rendered, and why
+
+
+class PipelineFailed(Exception):
+    """Some plans' steps failed (the others completed): the message names them; ``result`` is
+    the run's result, as a completed run returns it."""
+
+    def __init__(self, message: str, result: dict):
+        super().__init__(message, result)
+        self.message, self.result = message, result
+
+    def __str__(self) -> str:
+        return self.message
 
 
 @flow(name="pipeline", log_prints=True)
@@ -161,54 +181,100 @@ def pipeline_flow(
             result.seconds = round(time.perf_counter() - started, 2)
             result.ingest_lines = ingested["lines"]
             _publish(result)
-            finish_run(engine, run_id, "completed", _summary_line(result), parameters={
+            outcome = "failed" if result.failures else "completed"
+            finish_run(engine, run_id, outcome, _summary_line(result), parameters={
                 **params, "fingerprint": fp, "statuses": result.statuses,
                 "quality": result.quality, "reports": result.reports, "skipped": result.skipped,
+                "failures": result.failures, "skipped_reports": result.skipped_reports,
             })  # fmt: skip
-            return result.__dict__
         except Exception as e:
             finish_run(engine, run_id, "failed", f"步骤 {step} 失败 / step {step} failed: {e}")
             raise
         finally:
             forget_values()  # a long-lived `serve` process should not hold last night's frames
+    if result.failures:
+        for line in result.failures:
+            logger.error(line)
+        raise PipelineFailed(_failures_message(result.failures), result.__dict__)
+    return result.__dict__
+
+
+def _failures_message(failures: list[str]) -> str:
+    return f"{len(failures)} 项失败 / {len(failures)} failed: " + "；".join(failures)
+
+
+def _outcome(future, what: str, failures: list[str]) -> tuple[bool, object]:
+    """A task's result, or (False, None) with a line naming what failed and why."""
+    try:
+        return True, future.result()
+    except Exception as e:  # noqa: BLE001 - one plan's failure is named, the others go on
+        failures.append(f"{what}失败 / failed: {_reason(e)}")
+        return False, None
+
+
+def _reason(e: BaseException) -> str:
+    text = str(e).strip().strip("'")
+    if isinstance(e, ValueError | KeyError) and text:
+        return text
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 
 def _full_run(run_id, plans, stages, data_year, as_of, ingest_code) -> PipelineResult:
-    from flows.report import assessment_stem, render_order, report_workers
+    """Compute, check, evaluate and report every plan; a plan's failing step fails that plan's
+    later steps only (named in ``failures``), and a report from too little data is skipped."""
+    from flows.report import assessment_stem, incomplete_message, render_order, report_workers
 
+    failures: list[str] = []
+    skipped: list[str] = []
     # The report workers start now and import their libraries while compute and evaluate run.
     with report_workers(_local_reports(len(plans) * len(stages))) as pool:
-        computed = [compute_task.submit(p, as_of) for p in plans]
-        for c in computed:
-            c.result()
-        quality = {
-            p: f for p, f in zip(plans, [quality_task.submit(p, as_of) for p in plans], strict=True)
-        }
+        computed = {p: compute_task.submit(p, as_of) for p in plans}
+        ready = [p for p in plans if _outcome(computed[p], f"{p} 指标计算 compute ", failures)[0]]
+        quality = {p: quality_task.submit(p, as_of) for p in ready}
         evaluated = {
-            (p, s): evaluate_task.submit(p, s, data_year, as_of) for p in plans for s in stages
+            (p, s): evaluate_task.submit(p, s, data_year, as_of) for p in ready for s in stages
         }
-        statuses = {}
+        statuses, assessed = {}, {}
         for (p, s), fut in evaluated.items():
+            ok, a = _outcome(fut, f"{p}/{s} 评估 evaluation ", failures)
+            if not ok:
+                continue
             counts: dict[str, int] = {}
-            for r in fut.result().root_rows():
+            for r in a.root_rows():
                 counts[r["status"]] = counts.get(r["status"], 0) + 1
             statuses[f"{p}/{s}"] = counts
-        order = render_order({key: fut.result() for key, fut in evaluated.items()})
+            why = incomplete_message(a)
+            if why:
+                skipped.append(f"{p}/{s}：{why}")
+            else:
+                assessed[(p, s)] = a
+        order = render_order(assessed)
         if pool is not None:
-            pool.queue([assessment_stem(evaluated[key].result(), as_of) for key in order])
+            pool.queue([assessment_stem(assessed[key], as_of) for key in order])
         # a report's quality annex lists the issues its plan's quality check stored tonight
         reports = {
             key: report_task.submit(evaluated[key], as_of, wait_for=[quality[key[0]]])
             for key in order
         }
-        paths = [path for key in evaluated for path in reports[key].result()]
+        paths = []
+        for key in evaluated:
+            if key in reports:
+                ok, files = _outcome(reports[key], f"{key[0]}/{key[1]} 报告 report ", failures)
+                paths += files if ok else []
+        checked = {}
+        for p, fut in quality.items():
+            ok, counts = _outcome(fut, f"{p} 质量检查 quality check ", failures)
+            if ok:
+                checked[p] = counts
     return PipelineResult(
         run_id,
         False,
         statuses,
-        {p: f.result() for p, f in quality.items()},
+        checked,
         paths,
         ingest_code,
+        failures=failures,
+        skipped_reports=skipped,
     )
 
 
@@ -238,7 +304,12 @@ def _publish(result: PipelineResult) -> None:
 
 def _summary_line(result: PipelineResult) -> str:
     what = "跳过未变工作 / skipped unchanged work" if result.skipped else "完整运行 / full run"
-    return f"{what}; {len(result.reports)} files; {result.seconds}s"
+    line = f"{what}; {len(result.reports)} files; {result.seconds}s"
+    if result.failures:
+        line += "; " + _failures_message(result.failures)
+    if result.skipped_reports:
+        line += "; 未生成报告 / reports skipped: " + "；".join(result.skipped_reports)
+    return line
 
 
 def run_pipeline(plans=None, stages=None, data_year=None, inbox=None, force=False) -> dict:
@@ -266,6 +337,8 @@ def run_command(plans, stages, data_year, inbox) -> int:
     except LockHeld as e:
         console.print(f"[yellow]{e}[/]")
         return 5
+    except PipelineFailed as e:
+        result = e.result
     t = Table(title="各规划指标状态 / statuses")
     t.add_column("规划/阶段")
     t.add_column("状态分布")
@@ -287,7 +360,15 @@ def run_command(plans, stages, data_year, inbox) -> int:
     console.print("报告 / reports:")
     for p in result["reports"]:
         console.print(f"  {escape(p)}")
+    for line in result.get("skipped_reports", []):
+        console.print(f"[yellow]未生成报告 / report skipped: {escape(line)}[/]")
     console.print(f"用时 / took {time.perf_counter() - started:.1f}s")
+    if result.get("failures"):
+        err = make_console(stderr=True)
+        err.print("[red]以下步骤失败，其余规划已完成 / failed (the other plans completed):[/]")
+        for line in result["failures"]:
+            err.print(f"  [red]{escape(line)}[/]")
+        return 1
     return result["ingest_exit_code"]  # the ingest's: 0, 3 rows quarantined, 2 a file unreadable
 
 

@@ -7,17 +7,25 @@ import sys
 from datetime import UTC, datetime
 
 from prefect import task
+from rich.markup import escape
 from rich.table import Table
 from sqlalchemy.engine import Engine
 
 from flows.common import catalog, warehouse
 from flows.compute import observations_and_values
+from flows.evaluate import retry_on_transient
 from flows.ingest import parse_context
 from healthplan.layouts import Layout
 from healthplan.settings import console as make_console
 from transforms.quality import KIND_ZH, SEVERITY_ZH, plan_quality
+from transforms.reviews import misfit_issues
 from warehouse.observations import quarantined, source_files
-from warehouse.results import replace_quality_issues
+from warehouse.results import (
+    acknowledge_quality_issue,
+    load_quality_issues,
+    load_reviews,
+    replace_quality_issues,
+)
 
 
 def check_plan(plan_id: str, as_of: datetime | None = None, engine: Engine | None = None):
@@ -30,9 +38,11 @@ def check_plan(plan_id: str, as_of: datetime | None = None, engine: Engine | Non
     years = range(plan.baseline_year, min(last, plan.target_year) + 1)
     rejected = quarantined(engine, file_ids=obs["source_file_id"].unique().tolist())
     layouts = file_layouts(engine, rejected["source_file_id"].dropna().unique().tolist())
-    return plan_quality(
+    issues = plan_quality(
         plan, cat.areas(plan_id), cat.elements, obs, values, years, rejected, layouts
     )
+    # verdicts that apply to nothing (recorded before stages, or no longer fitting the plan)
+    return issues + misfit_issues(plan, load_reviews(engine, plan_id, as_of=as_of))
 
 
 def file_layouts(engine: Engine, file_ids: list[int]) -> dict[int, Layout]:
@@ -60,7 +70,7 @@ def save_issues(plan_id: str, issues: list[dict], engine: Engine | None = None) 
     return len(rows)
 
 
-@task(retries=2, retry_delay_seconds=[2, 10])
+@task(retries=2, retry_delay_seconds=[2, 10], retry_condition_fn=retry_on_transient)
 def quality_task(plan_id: str, as_of: datetime | None = None) -> dict[str, int]:
     issues = check_plan(plan_id, as_of)
     save_issues(plan_id, issues)
@@ -70,24 +80,58 @@ def quality_task(plan_id: str, as_of: datetime | None = None) -> dict[str, int]:
     return counts
 
 
+def issue_state(issue: dict) -> str:
+    """待处理 (open), 已确认 (acknowledged for the numbers it holds) or 数字已变 (acknowledged,
+    but its numbers changed since: open again)."""
+    if issue.get("acknowledged"):
+        return "已确认"
+    if issue.get("reopened"):
+        return "数字已变，重新打开"
+    return "—" if issue.get("severity") == "info" else "待处理"
+
+
 def quality_command(plan_id: str, fmt: str = "table") -> None:
-    issues = check_plan(plan_id)
-    save_issues(plan_id, issues)
+    engine = warehouse()
+    save_issues(plan_id, check_plan(plan_id, engine=engine), engine)
+    issues = load_quality_issues(engine, plan_id)  # as stored: with ids and acknowledgements
     if fmt == "json":
         sys.stdout.write(json.dumps(issues, ensure_ascii=False, indent=2, default=str) + "\n")
         return
     plan = catalog().plan(plan_id)
     areas = {a.code: a.name_zh for a in catalog().areas(plan_id)}
     t = Table(title=f"{plan.short_title_zh}：数据质量问题 / data-quality issues（{len(issues)}）")
-    for col in ["级别", "类型", "指标", "地区", "年份", "说明 detail"]:
+    for col in ["编号", "级别", "类型", "指标", "地区", "年份", "说明 detail", "状态"]:
         t.add_column(col, overflow="fold")
     for i in issues:
+        state = issue_state(i)
+        if i["acknowledged"]:
+            state += f"（{i['acknowledged_by']}：{i['acknowledge_reason']}）"
         t.add_row(
+            str(i["id"]),
             SEVERITY_ZH[i["severity"]],
             KIND_ZH.get(i["kind"], i["kind"]),
             str(i["number"] or ""),
             areas.get(i["area_code"] or "", ""),
             str(i["year"] or ""),
-            i["detail"],
+            escape(i["detail"] or ""),
+            escape(state),
         )
-    make_console().print(t)
+    console = make_console()
+    console.print(t)
+    if any(not i["acknowledged"] for i in issues):
+        console.print(
+            "确认某个问题 / acknowledge one: "
+            "healthplan quality --acknowledge 编号 --by 姓名 --reason 理由"
+        )
+
+
+def acknowledge_command(issue_id: int, by: str | None, reason: str | None) -> dict:
+    """Acknowledge one open issue: it leaves the report's open list until its numbers change."""
+    row = acknowledge_quality_issue(warehouse(), issue_id, by or "", reason or "")
+    make_console().print(
+        f"已确认质量问题 {issue_id} / issue {issue_id} acknowledged（{escape(row['acknowledged_by'])}）："
+        f"{escape(row['detail'] or '')}\n"
+        "该问题移出报告的未关闭问题清单，列入附录；其数字变化时将重新打开 / "
+        "it leaves the report's open list for its appendix, and reopens if its numbers change"
+    )
+    return row

@@ -524,6 +524,7 @@ def build_report(
         quality_issues=inputs.quality_issues,
         source_files=inputs.source_files,
         reviews=a.reviews,
+        review_history=a.review_history,
         thresholds=thresholds_for(inputs.plan, settings_thresholds()),
         issuing_body=s.issuing_body,
         issued_on=issued_on,
@@ -544,6 +545,8 @@ def _inputs_record(a: Assessment, inputs: ReportInputs) -> dict:
         "definition_checksum": inputs.definition_checksum,
         "reviews": {
             str(n): {
+                "id": r.get("id"),
+                "override": bool(r.get("override")),
                 "verdict": bool(r.get("verdict")),
                 "reviewer": r.get("reviewer"),
                 "reviewed_at": str(r.get("reviewed_at")),
@@ -629,16 +632,36 @@ def mail_text(a: Assessment, plan: Plan, files: ReportFiles) -> tuple[str, str]:
 # ------------------------------------------------------------------------------ command
 
 
+def incomplete_message(a: Assessment) -> str | None:
+    """Why an assessment holds too little data for a report (fewer than half of the numeric
+    indicators have a value for the data year), Chinese first; None when it holds enough."""
+    from flows.common import catalog
+    from transforms.assessment import data_completeness, is_incomplete
+
+    counts = data_completeness(catalog().plan(a.plan_id), a.rows)
+    if not is_incomplete(counts):
+        return None
+    return (
+        f"{a.data_year}年数据不完整：{counts['numeric']}项数值指标中仅{counts['with_data']}项有数据"
+        f"（不足一半）/ incomplete data: {counts['with_data']} of {counts['numeric']} numeric "
+        f"indicators have a {a.data_year} value"
+    )
+
+
 def report_command(
     plan_id: str,
     stage: str,
     data_year: int | None = None,
     as_of: datetime | None = None,
     mail: bool = False,
+    allow_incomplete: bool = False,
 ) -> int:
-    """`healthplan report`: render (and optionally mail) one report; 0 on success, 1 on failure."""
+    """`healthplan report`: render (and optionally mail) one report; 0 on success, 1 on failure,
+    2 for a data year the stage does not allow, 3 for too little data (unless
+    ``allow_incomplete``: then the report is marked 数据不完整)."""
 
     from healthplan.definitions import DefinitionError
+    from transforms.assessment import DataYearError
 
     out, err = make_console(), make_console(stderr=True)
     s = get_settings()
@@ -660,8 +683,20 @@ def report_command(
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ReportError(f"报告文件夹不可写 reports folder is not writable: {folder}")
         a = assess(plan_id, stage, data_year, as_of)
+        incomplete = incomplete_message(a)
+        if incomplete and not allow_incomplete:
+            hint = "（--as-of 时点早于数据入库？/ is --as-of before the data?）" if as_of else ""
+            err.print(
+                f"[red]报告未生成 report not rendered:[/] {incomplete}{hint}\n"
+                "请先导入数据（healthplan ingest），或加 --allow-incomplete 生成标有“数据不完整”的报告 / "
+                "ingest the data first, or pass --allow-incomplete for a report marked incomplete"
+            )
+            return 3
         stem = report_stem(plan_id, stage, a.data_year, as_of)
         files = render_report(a, out_dir=folder, stem=stem, as_of=as_of)
+    except DataYearError as e:
+        err.print(f"[red]报告未生成 report not rendered:[/] {e}")
+        return 2
     except WarehouseUnavailable as e:
         err.print(f"[red]数据仓库不可用 warehouse unavailable:[/] {e}")
         return 1
@@ -678,6 +713,8 @@ def report_command(
         out.print(
             f"按 {as_of.isoformat()} 时点的数据重新生成 / reproduced as of {as_of.isoformat()}"
         )
+    if incomplete:
+        err.print(f"[yellow]注意 note:[/] {incomplete}；报告已标注“数据不完整” / marked incomplete")
     out.print(f"报告已生成 / report written（{files.pages} 页 pages，{files.seconds:.1f} 秒 s）：")
     for p in files.paths():
         out.print(f"  {p}")
@@ -955,8 +992,11 @@ def report_flow(
     stages: list[str] | None = None,
     data_year: int | None = None,
     as_of: datetime | None = None,
+    allow_incomplete: bool = False,
 ) -> dict[str, list[str]]:
-    """Render every (plan, stage) report; each render runs in a worker process, longest first."""
+    """Render every (plan, stage) report; each render runs in a worker process, longest first.
+    A report from too little data is skipped (named in the artifact) unless ``allow_incomplete``:
+    then it is rendered marked 数据不完整."""
     from prefect.futures import wait
 
     from flows.common import catalog
@@ -969,12 +1009,29 @@ def report_flow(
         order = render_order(done)
         if pool is not None:
             pool.queue([assessment_stem(done[k], as_of) for k in order if done[k] is not None])
-        futures = {key: render_task.submit(assessed[key], as_of) for key in order}
+        skipped = {
+            k: why
+            for k in order
+            if done[k] and not allow_incomplete and (why := incomplete_message(done[k]))
+        }
+        futures = {
+            key: render_task.submit(assessed[key], as_of) for key in order if key not in skipped
+        }
         out: dict[str, list[str]] = {}
         lines = ["# 评估报告 / evaluation reports", ""]
+        failed: list[tuple[str, BaseException]] = []
         for plan_id, stage in keys:
             key = f"{plan_id}/{stage}"
-            files: ReportFiles = futures[(plan_id, stage)].result()
+            if (plan_id, stage) in skipped:
+                lines += [f"## {key}：未生成 / skipped", skipped[(plan_id, stage)], ""]
+                continue
+            future = futures.get((plan_id, stage)) or assessed[(plan_id, stage)]
+            try:  # one plan's failure is named; the others' reports are still listed
+                files: ReportFiles = future.result()
+            except Exception as e:  # noqa: BLE001 - re-raised below, after the listing
+                failed.append((key, e))
+                lines += [f"## {key}：失败 / failed", f"{type(e).__name__}: {e}", ""]
+                continue
             out[key] = [str(p) for p in files.paths()]
             lines.append(f"## {key}（{files.pages} 页，{files.seconds:.1f} 秒）")
             lines.extend(f"- `{p}`" for p in files.paths())
@@ -982,4 +1039,8 @@ def report_flow(
     create_markdown_artifact(
         key="evaluation-reports", markdown="\n".join(lines), description="报告文件 / report files"
     )
+    for key, e in failed:
+        log.error("报告失败 / report failed: %s: %s: %s", key, type(e).__name__, e)
+    if failed:
+        raise failed[0][1]  # the flow fails with the first error; every failure is logged above
     return out

@@ -16,8 +16,16 @@ import numpy as np
 import pandas as pd
 
 from healthplan.definitions import UNIT_LEVELS, Area, Indicator, Plan, Target
-from transforms.evaluation import Judgement, TargetSpec, Thresholds, judge, judge_per_unit
+from transforms.evaluation import (
+    STATUS_EN,
+    Judgement,
+    TargetSpec,
+    Thresholds,
+    judge,
+    judge_per_unit,
+)
 from transforms.indicators import AreaTree
+from transforms.reviews import override_view, review_view, verdict_status
 
 STAGES = {"mid": "中期评估", "end": "终期评估"}
 
@@ -60,6 +68,59 @@ def data_year_for(plan: Plan, stage: str) -> int:
     if stage not in STAGES:
         raise ValueError(f"unknown stage {stage!r}; use 'mid' or 'end'")
     return plan.mid_term_year if stage == "mid" else plan.target_year
+
+
+class DataYearError(ValueError):
+    """A data year the stage cannot be evaluated for (outside the plan period, or an
+    end-of-term year before the target year)."""
+
+
+def allowed_data_years(plan: Plan, stage: str) -> range:
+    """The data years a stage may be evaluated for: mid-term any year of the plan period,
+    end-of-term the target year up to the period's end."""
+    if stage not in STAGES:
+        raise ValueError(f"unknown stage {stage!r}; use 'mid' or 'end'")
+    if stage == "mid":
+        return range(plan.period_start, plan.period_end + 1)
+    return range(plan.target_year, max(plan.period_end, plan.target_year) + 1)
+
+
+def check_data_year(plan: Plan, stage: str, data_year: int) -> int:
+    """``data_year`` when the stage may be evaluated for it; else DataYearError naming the
+    allowed years."""
+    allowed = allowed_data_years(plan, stage)
+    if data_year in allowed:
+        return data_year
+    span = f"{allowed[0]}年" if len(allowed) == 1 else f"{allowed[0]}—{allowed[-1]}年"
+    span_en = str(allowed[0]) if len(allowed) == 1 else f"{allowed[0]}–{allowed[-1]}"
+    if stage == "end" and data_year < plan.target_year:
+        why = f"终期评估的数据年份不能早于目标年{plan.target_year}年"
+        why_en = (
+            f"an end-of-term evaluation cannot use a year before the target year {plan.target_year}"
+        )
+    else:
+        why = f"数据年份{data_year}年不在规划期（{plan.period_start}—{plan.period_end}年）内"
+        why_en = f"data year {data_year} is outside the plan period"
+    raise DataYearError(f"{why}，{STAGES[stage]}可选：{span} / {why_en}; {stage} allows {span_en}")
+
+
+def data_completeness(plan: Plan, rows: Iterable[Mapping]) -> dict[str, int]:
+    """How many of the plan's numeric indicators have a value for the jurisdiction in the
+    rows' data year (``with_data``), of how many (``numeric``)."""
+    numeric = {i.number for i in plan.indicators if i.target.comparator != "qualitative"}
+    with_data = set()
+    for r in rows:
+        if r["area"] != plan.jurisdiction or r["number"] not in numeric:
+            continue
+        strata = r.get("strata") or {}
+        if r.get("value") is not None or any(s.get("value") is not None for s in strata.values()):
+            with_data.add(r["number"])
+    return {"with_data": len(with_data), "numeric": len(numeric)}
+
+
+def is_incomplete(counts: Mapping[str, int]) -> bool:
+    """Fewer than half of the numeric indicators have a value: too little for a report."""
+    return counts["with_data"] * 2 < counts["numeric"]
 
 
 class ValueLookup:
@@ -122,11 +183,15 @@ def assess_plan(
     values: pd.DataFrame,
     stage: str,
     data_year: int | None = None,
-    reviews: Mapping[int, bool] | None = None,
+    reviews: Mapping[int, bool | Mapping] | None = None,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     only_area: str | None = None,
 ) -> list[dict]:
-    """Judgements for every indicator and area of a plan, as plain rows ready to store or print."""
+    """Judgements for every indicator and area of a plan, as plain rows ready to store or print.
+
+    ``reviews``: the verdicts that apply to this stage and data year, per indicator number (see
+    ``transforms.reviews.applicable_reviews``), as review rows or plain booleans.
+    """
     data_year = data_year or data_year_for(plan, stage)
     tree = AreaTree(areas)
     lookup = ValueLookup(values, years={data_year, plan.baseline_year})
@@ -187,10 +252,35 @@ def _judge_area(plan, ind, code, lookup, stage, data_year, reviews, th) -> Judge
         direction=ind.sign,
         stage=stage,
         observed=(data_year, observed),
-        verdict=reviews.get(ind.number),
+        verdict=_verdict(ind, reviews.get(ind.number)),
         thresholds=th,
         **kwargs,
     )
+
+
+def _verdict(ind: Indicator, review: bool | Mapping | None) -> bool | None:
+    """The verdict the method takes: a plain verdict on a qualitative target only (a numeric
+    one is an override, applied to the computed result afterwards)."""
+    if review is None or ind.target.comparator != "qualitative":
+        return None
+    if isinstance(review, Mapping):
+        return None if review.get("override") else bool(review["verdict"])
+    return bool(review)
+
+
+def _review_keys(ind: Indicator, code: str, plan: Plan, review, row: dict) -> None:
+    """Set the row's ``review`` and ``override`` keys, and apply an override of a numeric
+    result (to the jurisdiction's row: the result the plan is judged by)."""
+    if not isinstance(review, Mapping):
+        return
+    if ind.target.comparator == "qualitative":
+        if not review.get("override"):
+            row["review"] = review_view(review)
+        return
+    if review.get("override") and code == plan.jurisdiction:
+        row["override"] = override_view(review, row["status"])
+        status = verdict_status(bool(review["verdict"]), row["stage"])
+        row.update(met=bool(review["verdict"]), status=status, status_en=STATUS_EN[status])
 
 
 def judging_units(plan: Plan, ind: Indicator, tree: AreaTree) -> tuple[list[str], str]:
@@ -256,11 +346,14 @@ def _assess_one(plan, ind, code, tree, lookup, stage, data_year, reviews, th) ->
             for sj_value in [lookup.get(ind.number, code, data_year, k)]
         },
         "inferred": inferred_for(ind, code == plan.jurisdiction, source),
+        "review": None,
+        "override": None,
     }
     if per_unit:  # a few rows: their keys in a table of their own (see ``compact``)
         row["weakest_unit"] = j.weakest_unit
         row["jurisdiction_status"] = j.jurisdiction_status
         row["jurisdiction_value"] = value
+    _review_keys(ind, code, plan, reviews.get(ind.number), row)
     return compact(row)
 
 

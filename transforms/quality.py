@@ -35,6 +35,7 @@ KIND_ZH = {
     "no_source": "无统计来源",
     "quarantined_rows": "行被隔离",
     "target_other_reading": "目标两种读法",
+    "review_not_applied": "人工评定未计入",
 }
 
 

@@ -26,7 +26,7 @@ import pandas as pd
 
 from healthplan.definitions import Area, Indicator, Plan
 from transforms import charts
-from transforms.assessment import STAGES, judging_units
+from transforms.assessment import STAGES, data_completeness, is_incomplete, judging_units
 from transforms.evaluation import (
     ACHIEVED,
     AHEAD,
@@ -313,6 +313,8 @@ def _is_binding_problem(row: Mapping, ind: Indicator, stage: str, th: Thresholds
     """Spec step 4: a binding indicator not met with ρ < on-schedule (end of term: not 已完成)."""
     if ind.attribute != "约束性":
         return False
+    if row["status"] in UNKNOWN:
+        return False  # not judged: awaiting a reviewer or data, named apart (never "not achieved")
     if stage == "end":
         return row["status"] != ACHIEVED
     if row.get("met") is True:
@@ -344,6 +346,7 @@ def build_context(
     quality_issues: Sequence[Mapping] = (),
     source_files: pd.DataFrame | Sequence[Mapping] | None = None,
     reviews: Mapping[int, Mapping] | None = None,
+    review_history: Sequence[Mapping] = (),
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     issuing_body: str | None = None,
     issued_on: date | None = None,
@@ -387,7 +390,14 @@ def build_context(
     ctx["problems"] = _problems(plan, root_rows, stage, data_year, thresholds, by_area, tree)
     ctx["suggestions"] = _suggestions(plan, root_rows, stage, data_year, thresholds, by_area, tree)
     ctx["areas"] = _areas(plan, rows, stage, tree)
-    ctx["quality"] = _quality(plan, values, quality_issues, data_year, tree)
+    open_issues = [i for i in quality_issues if not i.get("acknowledged")]
+    ctx["quality"] = _quality(plan, values, open_issues, data_year, tree)
+    ctx["acknowledged_issues"] = _acknowledged(quality_issues, timezone)
+    ctx["review_history"] = _review_history(plan, review_history, timezone)
+    ctx["incomplete_counts"] = data_completeness(plan, rows)
+    ctx["incomplete"] = is_incomplete(ctx["incomplete_counts"])
+    ctx["labels"]["incomplete_notice"] = _incomplete_notice(ctx["incomplete_counts"], data_year)
+    ctx["labels"]["incomplete_head"] = "数据不完整　仅供参考"
     ctx["appendix"] = _appendix(
         plan,
         stage,
@@ -466,6 +476,14 @@ def _row_notes(ind: Indicator, row: Mapping, reviews: Mapping[int, Mapping]) -> 
         verdict = "达到" if review.get("verdict") else "未达到"
         reason = f"：{review['reason']}" if review.get("reason") else ""
         notes.append(f"人工评定为{verdict}目标（{review.get('reviewer', '')}，{when_s}）{reason}")
+    override = row.get("override")
+    if override:
+        at = _parse_moment(override.get("at"))
+        reason = f"：{override['reason']}" if override.get("reason") else ""
+        notes.append(
+            f"人工调整：按数据评定为“{override.get('computed_status')}”，调整为“{row.get('status')}”"
+            f"（{override.get('by') or ''}，{fmt_date(at) if at else ''}）{reason}"
+        )
     if ind.target.note_zh:
         notes.append(ind.target.note_zh)
     return notes
@@ -477,6 +495,13 @@ INFERRED_FIELD_ZH = {
     "baseline": "基期值",
     "baseline.year": "基期年份",
 }
+def _parse_moment(text: object) -> datetime | None:
+    if isinstance(text, datetime):
+        return text
+    try:
+        return datetime.fromisoformat(str(text)) if text else None
+    except ValueError:
+        return None
 
 
 def _table_row(ind: Indicator, row: Mapping | None, stage: str) -> dict:
@@ -893,20 +918,7 @@ def _problems(plan: Plan, root_rows, stage, data_year, th, by_area, tree) -> dic
                 }
             )
     unknown.sort(key=lambda i: not i["binding"])  # binding first here too
-    n_binding = sum(1 for i in plan.indicators if i.attribute == "约束性")
-    binding_unknown = [i["number"] for i in unknown if i["binding"]]
-    if not n_binding:
-        intro = "本规划未设约束性指标。"
-    elif binding:
-        intro = (
-            f"{n_binding}项约束性指标中，{len(binding)}项未达到"
-            f"{'时间进度' if stage == 'mid' else '规划目标'}要求"
-            f"（指标{numbers_text(i['number'] for i in binding)}），首先列出。"
-        )
-    else:
-        intro = f"{n_binding}项约束性指标中，可按数值评估的均达到{'时间进度' if stage == 'mid' else '规划目标'}要求。"
-    if binding_unknown and stage == "mid":
-        intro += f"约束性指标{numbers_text(binding_unknown)}暂无法按数值评估（见下文）。"
+    intro = _binding_intro(plan, binding, unknown, stage, data_year)
     return {
         "intro": intro,
         "sections": sections,
@@ -917,6 +929,40 @@ def _problems(plan: Plan, root_rows, stage, data_year, th, by_area, tree) -> dic
         "unknown": unknown,
         "empty": not sections,
     }
+
+
+def _binding_intro(plan: Plan, binding, unknown, stage: str, data_year: int) -> str:
+    """The opening of 存在问题: how many binding indicators were judged and how many of those
+    fall short; those awaiting a reviewer or data are named apart, never counted as short."""
+    n_binding = sum(1 for i in plan.indicators if i.attribute == "约束性")
+    if not n_binding:
+        return "本规划未设约束性指标。"
+    review = [i["number"] for i in unknown if i["binding"] and i["status"] == NEEDS_REVIEW]
+    no_data = [i["number"] for i in unknown if i["binding"] and i["status"] != NEEDS_REVIEW]
+    judged = n_binding - len(review) - len(no_data)
+    goal = "时间进度" if stage == "mid" else "规划目标"
+    whole = (
+        f"{n_binding}项约束性指标中，"
+        if judged == n_binding
+        else f"已评估的{judged}项约束性指标中，"
+    )
+    if not judged:
+        intro = ""
+    elif binding:
+        intro = (
+            f"{whole}{len(binding)}项未达到{goal}要求"
+            f"（指标{numbers_text(i['number'] for i in binding)}），首先列出。"
+        )
+    elif judged == 1:
+        intro = f"已评估的1项约束性指标达到{goal}要求。"
+    else:
+        intro = f"{whole.removesuffix('中，')}均达到{goal}要求。"
+    if review:
+        intro += f"约束性指标{numbers_text(review)}待人工评定"
+        intro += "；" if no_data else "，暂不计入（见下文）。"
+    if no_data:
+        intro += f"约束性指标{numbers_text(no_data)}缺少{data_year}年数据，暂无法评估（见下文）。"
+    return intro
 
 
 # ------------------------------------------------------------------------------ 四、suggestions
@@ -1453,6 +1499,65 @@ def _appendix(
         "data_year": f"{data_year}年",
         "reviews": review_rows,
     }
+
+
+def _incomplete_notice(counts: Mapping[str, int], data_year: int) -> str:
+    return (
+        f"数据不完整：{data_year}年仅有{counts['with_data']}项数值指标有数据"
+        f"（共{counts['numeric']}项），评估结论仅供参考"
+    )
+
+
+def _acknowledged(issues: Sequence[Mapping], tz: str) -> list[dict]:
+    """Quality issues a person acknowledged (for the numbers they still hold): who, when, why."""
+    out = []
+    for i in issues:
+        if not i.get("acknowledged"):
+            continue
+        at = i.get("acknowledged_at")
+        out.append(
+            {
+                "id": i.get("id"),
+                "severity": SEVERITY_ZH.get(i.get("severity"), i.get("severity") or ""),
+                "kind": KIND_ZH.get(i.get("kind"), i.get("kind") or ""),
+                "number": str(i.get("number") or ""),
+                "year": str(i.get("year") or ""),
+                "detail": str(i.get("detail") or ""),
+                "by": str(i.get("acknowledged_by") or ""),
+                "at": fmt_moment(at, tz) if isinstance(at, datetime) else str(at or ""),
+                "reason": str(i.get("acknowledge_reason") or ""),
+            }
+        )
+    return out
+
+
+def _review_history(plan: Plan, history: Sequence[Mapping], tz: str) -> list[dict]:
+    """Every reviewer's verdict, withdrawn ones included, with its state, for the appendix."""
+    names = {i.number: i.name_zh for i in plan.indicators}
+    out = []
+    for r in history:
+        at, gone = r.get("reviewed_at"), r.get("withdrawn_at")
+        out.append(
+            {
+                "id": r.get("id"),
+                "number": str(r.get("number")),
+                "name": names.get(r.get("number"), ""),
+                "stage": STAGES.get(r.get("stage"), "未注明"),
+                "data_year": f"{r['data_year']}年" if r.get("data_year") else DASH,
+                "kind": "人工调整" if r.get("override") else "人工评定",
+                "verdict": "达到" if r.get("verdict") else "未达到",
+                "by": str(r.get("reviewer") or ""),
+                "at": fmt_moment(at, tz) if isinstance(at, datetime) else str(at or ""),
+                "reason": str(r.get("reason") or ""),
+                "state": str(r.get("state") or ""),
+                "applies": bool(r.get("applies")),
+                "note": str(r.get("note") or ""),
+                "withdrawn_by": str(r.get("withdrawn_by") or ""),
+                "withdrawn_at": fmt_moment(gone, tz) if isinstance(gone, datetime) else "",
+                "withdraw_reason": str(r.get("withdraw_reason") or ""),
+            }
+        )
+    return out
 
 
 # ------------------------------------------------------------------------------ TOC

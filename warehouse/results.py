@@ -3,6 +3,8 @@ reports and runs."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
@@ -379,7 +381,8 @@ def load_quality_issues(
 
     Issues closed before closed_at was recorded (revision 0002: is_open false, closed_at NULL)
     are left out of an ``as_of`` answer: when they closed is unknown. With ``open_only`` false,
-    ``as_of`` only limits the answer to the issues detected by then.
+    ``as_of`` only limits the answer to the issues detected by then. Each row also tells
+    whether it is ``acknowledged`` (by then, for the numbers it now holds) or ``reopened``.
     """
     q = quality_issue.c
     stmt = sa.select(quality_issue).where(
@@ -397,7 +400,9 @@ def load_quality_issues(
     elif open_only:
         stmt = stmt.where(q.is_open)
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(stmt.order_by(q.id))]
+        rows = [
+            _mark_acknowledged(dict(r._mapping), as_of) for r in conn.execute(stmt.order_by(q.id))
+        ]
     return sorted(
         rows,
         key=lambda r: (
@@ -412,7 +417,64 @@ def load_quality_issues(
     )
 
 
+def issue_fingerprint(issue: dict) -> str:
+    """The numbers an issue is about (its detail and data) as one hash: an acknowledgement holds
+    while they stay the same, and the issue reopens when they change."""
+    text = json.dumps(
+        {"detail": issue.get("detail"), "data": issue.get("data")},
+        sort_keys=True,
+        ensure_ascii=False,
+        default=str,
+    )
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _mark_acknowledged(row: dict, moment: datetime | None) -> dict:
+    """Add ``acknowledged`` (a person's acknowledgement holds for the numbers as they are) and
+    ``reopened`` (it was acknowledged, but its numbers changed since) to a stored issue."""
+    at = row.get("acknowledged_at")
+    given = at is not None and (moment is None or at <= moment)
+    same = given and row.get("acknowledged_fingerprint") == issue_fingerprint(row)
+    row["acknowledged"] = bool(same)
+    row["reopened"] = bool(given and not same)
+    return row
+
+
+def acknowledge_quality_issue(
+    engine: Engine, issue_id: int, by: str, reason: str, *, at: datetime | None = None
+) -> dict:
+    """Record that a person looked at an open issue and accepts it (DHIS2's follow-up): who,
+    when, why, and the numbers it was about; returns the issue as stored now."""
+    if not by or not str(by).strip():
+        raise ValueError("确认需要确认人 / an acknowledgement needs --by")
+    if not reason or not str(reason).strip():
+        raise ValueError("确认需要理由 / an acknowledgement needs --reason")
+    q = quality_issue.c
+    with begin_write(engine) as conn:
+        row = conn.execute(sa.select(quality_issue).where(q.id == int(issue_id))).first()
+        if row is None:
+            raise ValueError(
+                f"没有编号为 {issue_id} 的质量问题 / no quality issue with id {issue_id}"
+            )
+        if not row.is_open:
+            raise ValueError(
+                f"质量问题 {issue_id} 已关闭（不再出现），无需确认 / issue {issue_id} is closed"
+            )
+        values = {
+            "acknowledged_at": require_aware(at, "at") if at else utcnow(),
+            "acknowledged_by": str(by).strip(),
+            "acknowledge_reason": str(reason).strip(),
+            "acknowledged_fingerprint": issue_fingerprint(dict(row._mapping)),
+        }
+        conn.execute(sa.update(quality_issue).where(q.id == int(issue_id)).values(**values))
+    return _mark_acknowledged({**dict(row._mapping), **values}, None)
+
+
 # ---------------------------------------------------------------------------------- reviews
+
+
+class ReviewError(ValueError):
+    """A review that cannot be recorded or withdrawn as asked (no such id, already withdrawn …)."""
 
 
 def add_review(
@@ -423,11 +485,16 @@ def add_review(
     reviewer: str,
     reason: str | None,
     *,
+    stage: str,
+    data_year: int,
+    override: bool = False,
     reviewed_at: datetime | None = None,
 ) -> dict:
-    """Record a person's verdict on a qualitative target; the stored row is returned."""
+    """Record a person's verdict for one indicator, stage and data year (``override``: an
+    explicit adjustment of a numeric result); the stored row is returned."""
+    _check_stage(stage)
     if not reviewer or not str(reviewer).strip():
-        raise ValueError("a review needs the reviewer's name")
+        raise ReviewError("a review needs the reviewer's name")
     record = {
         "plan_id": plan_id,
         "number": int(number),
@@ -435,21 +502,58 @@ def add_review(
         "reviewer": str(reviewer).strip(),
         "reason": reason,
         "reviewed_at": require_aware(reviewed_at, "reviewed_at") if reviewed_at else utcnow(),
+        "stage": stage,
+        "data_year": int(data_year),
+        "override": bool(override),
     }
     with begin_write(engine) as conn:
         review_id = conn.execute(sa.insert(review).values(**record).returning(review.c.id)).scalar()
-    return {"id": int(review_id), **record}
+    return {"id": int(review_id), **record, "withdrawn_at": None, "withdrawn_by": None,
+            "withdraw_reason": None}  # fmt: skip
 
 
-def latest_reviews(engine: Engine, plan_id: str, as_of: datetime | None = None) -> dict[int, dict]:
-    """The latest verdict per indicator number, as it stood at ``as_of`` (None = now)."""
+def withdraw_review(
+    engine: Engine,
+    review_id: int,
+    by: str | None,
+    reason: str | None,
+    *,
+    at: datetime | None = None,
+) -> dict:
+    """Mark a verdict withdrawn (kept, never deleted); returns the row as stored now."""
+    c = review.c
+    with begin_write(engine) as conn:
+        row = conn.execute(sa.select(review).where(c.id == int(review_id))).first()
+        if row is None:
+            raise ReviewError(f"没有编号为 {review_id} 的评定 / no review with id {review_id}")
+        if row.withdrawn_at is not None:
+            raise ReviewError(
+                f"评定 {review_id} 已于 {row.withdrawn_at:%Y-%m-%d %H:%M} UTC 撤回 / "
+                f"review {review_id} was already withdrawn"
+            )
+        values = {
+            "withdrawn_at": require_aware(at, "at") if at else utcnow(),
+            "withdrawn_by": (by or "").strip() or None,
+            "withdraw_reason": reason,
+        }
+        conn.execute(sa.update(review).where(c.id == int(review_id)).values(**values))
+    return {**dict(row._mapping), **values}
+
+
+def load_reviews(engine: Engine, plan_id: str, as_of: datetime | None = None) -> list[dict]:
+    """Every review of a plan recorded by ``as_of`` (None = now), oldest first, withdrawn ones
+    included; a withdrawal after ``as_of`` is not shown (the review was in force then)."""
     c = review.c
     stmt = sa.select(review).where(c.plan_id == plan_id)
     if as_of is not None:
         stmt = stmt.where(c.reviewed_at <= require_aware(as_of, "as_of"))
     with engine.connect() as conn:
-        rows = conn.execute(stmt.order_by(c.reviewed_at, c.id)).all()
-    return {r.number: dict(r._mapping) for r in rows}
+        rows = [dict(r._mapping) for r in conn.execute(stmt.order_by(c.reviewed_at, c.id))]
+    if as_of is not None:
+        for r in rows:
+            if r["withdrawn_at"] is not None and r["withdrawn_at"] > as_of:
+                r.update(withdrawn_at=None, withdrawn_by=None, withdraw_reason=None)
+    return rows
 
 
 # ---------------------------------------------------------------------------------- reports

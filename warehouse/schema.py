@@ -287,6 +287,14 @@ quality_issue = sa.Table(
         UTCDateTime,
         comment="关闭时间 when no longer found (NULL = open, or closed before this column existed)",
     ),
+    sa.Column("acknowledged_at", UTCDateTime, comment="确认时间 when a person acknowledged it"),
+    sa.Column("acknowledged_by", sa.String(100), comment="确认人"),
+    sa.Column("acknowledge_reason", sa.Text, comment="确认理由"),
+    sa.Column(
+        "acknowledged_fingerprint",
+        Checksum,
+        comment="sha256 of detail and data when acknowledged; other numbers since reopen it",
+    ),
     sa.CheckConstraint(_in("severity", SEVERITIES), name="severity"),
     sa.Index("ix_quality_issue_plan_id_is_open", "plan_id", "is_open"),
     comment="质量问题 data quality findings",
@@ -302,8 +310,28 @@ review = sa.Table(
     sa.Column("reviewer", sa.String(100), nullable=False),
     sa.Column("reason", sa.Text),
     sa.Column("reviewed_at", UTCDateTime, nullable=False),
+    sa.Column(
+        "stage",
+        sa.String(8),
+        comment="评估阶段 "
+        + "/".join(STAGES)
+        + " (NULL = recorded before stages: applies to none)",
+    ),
+    sa.Column("data_year", sa.Integer, comment="数据年份 the evaluation's data year"),
+    sa.Column(
+        "override",
+        sa.Boolean,
+        nullable=False,
+        server_default=sa.false(),
+        comment="人工调整 overrides a numeric result (else a verdict on a qualitative target)",
+    ),
+    sa.Column("withdrawn_at", UTCDateTime, comment="撤回时间 (NULL = in force)"),
+    sa.Column("withdrawn_by", sa.String(100), comment="撤回人"),
+    sa.Column("withdraw_reason", sa.Text, comment="撤回理由"),
+    sa.CheckConstraint(_in("stage", STAGES), name="stage"),
+    sa.CheckConstraint("(stage IS NULL) = (data_year IS NULL)", name="stage_and_year"),
     sa.Index("ix_review_plan_id_number_reviewed_at", "plan_id", "number", "reviewed_at"),
-    comment="人工评审 verdicts on qualitative targets; the latest one counts",
+    comment="人工评审 verdicts per indicator, stage and data year; withdrawn, never deleted",
 )
 
 report = sa.Table(

@@ -90,7 +90,17 @@ def env(tmp_path_factory):
             )
             finish_source_file(conn, file_id, 120, 0, "loaded")
         replace_quality_issues(engine, "demo", [dict(i) for i in ISSUES])
-        add_review(engine, "demo", 5, True, "张三", "抽查达标", reviewed_at=REVIEWED_AT)
+        add_review(
+            engine,
+            "demo",
+            5,
+            True,
+            "张三",
+            "抽查达标",
+            stage="mid",
+            data_year=2018,
+            reviewed_at=REVIEWED_AT,
+        )
         yield {"base": base, "engine": engine, "file_id": file_id}
         _clear_caches()
 
@@ -570,13 +580,14 @@ def test_report_command_renders_from_the_warehouse_and_mails(env, smtp_server, m
     monkeypatch.setenv("HEALTHPLAN_MAIL_TO", '["leader@example.org"]')
     get_settings.cache_clear()
     try:
-        code = report_command("demo", "end", None, None, True)
+        code = report_command("demo", "end", None, None, True, allow_incomplete=True)
     finally:
         monkeypatch.undo()
         get_settings.cache_clear()
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "demo_end_2020.pdf" in out.out and "leader@example.org" in out.out
+    assert "报告已标注“数据不完整”" in out.err  # the demo warehouse holds no values
     (envelope,) = inbox.messages
     msg = email.message_from_bytes(envelope.content, policy=policy.default)
     assert [p.get_filename() for p in msg.iter_attachments()] == ["demo_end_2020.pdf"]
@@ -591,7 +602,7 @@ def test_report_flow_renders_in_parallel_and_publishes_the_paths(env, prefect_ha
 
     from flows.report import report_flow
 
-    result = report_flow(plans=["demo"], stages=["mid", "end"])
+    result = report_flow(plans=["demo"], stages=["mid", "end"], allow_incomplete=True)
     artifact = Artifact.get("evaluation-reports")
     assert set(result) == {"demo/mid", "demo/end"}
     for paths in result.values():
@@ -808,7 +819,9 @@ def test_report_flow_renders_in_processes_what_one_process_renders(env, prefect_
     from flows.report import render_report, report_flow, worker_count
 
     workers = _spawned_during(
-        lambda: report_flow(plans=["demo"], stages=["mid", "end"], as_of=AS_OF)
+        lambda: report_flow(
+            plans=["demo"], stages=["mid", "end"], as_of=AS_OF, allow_incomplete=True
+        )
     )
     result = workers.pop("result")
     if worker_count() > 1:
@@ -846,7 +859,10 @@ def test_report_flow_fails_on_a_report_that_cannot_be_written_as_before(env, pre
     try:
         with pytest.raises(IsADirectoryError) as here:
             render_report(assess("demo", "end", as_of=moment), stem=blocked.stem)
-        state = report_flow(plans=["demo"], stages=["mid", "end"], as_of=moment, return_state=True)
+        state = report_flow(
+            plans=["demo"], stages=["mid", "end"], as_of=moment, allow_incomplete=True,
+            return_state=True,
+        )  # fmt: skip
         assert state.is_failed()
         there = state.result(raise_on_failure=False)
         assert type(there) is IsADirectoryError

@@ -11,7 +11,7 @@ ROW_KEYS = [
     "plan", "number", "area", "area_name", "stage", "data_year", "value", "baseline",
     "baseline_year", "baseline_source", "target", "target_text", "comparator", "met", "tau",
     "p", "rho", "projection", "projection_note", "cagr", "status", "status_en",
-    "failing_units", "warnings", "judged_at", "strata", "inferred",
+    "failing_units", "warnings", "judged_at", "strata", "inferred", "review", "override",
 ]  # fmt: skip
 
 

@@ -18,7 +18,7 @@ def test_upgrade_creates_every_table(engine):
     names = set(sa.inspect(engine).get_table_names())
     assert set(metadata.tables) <= names
     assert "alembic_version" in names
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0003"
 
 
 def test_upgrade_is_idempotent(engine):
@@ -26,7 +26,7 @@ def test_upgrade_is_idempotent(engine):
     upgrade(engine)
     upgrade(engine)
     assert counts(engine) == before
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
 
 
 def test_migration_matches_schema(engine):
@@ -68,7 +68,7 @@ def test_concurrent_upgrades_do_not_collide(db_url):
     for t in threads:
         t.join()
     assert errors == []
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
 
 
 def test_schema_markdown_lists_every_table_and_column():
@@ -90,15 +90,31 @@ def _issue_columns(engine) -> set[str]:
     return {c["name"] for c in sa.inspect(engine).get_columns("quality_issue")}
 
 
+def _insert_old_review(engine, number: int, reviewer: str, reason: str, when) -> None:
+    """A verdict as 0001 stored it: no stage, data year, override or withdrawal."""
+    old = sa.table(
+        "review",
+        *(sa.column(n) for n in ("plan_id", "number", "verdict", "reviewer", "reason")),
+        sa.column("reviewed_at", metadata.tables["review"].c.reviewed_at.type),
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(old).values(
+                plan_id="p", number=number, verdict=True, reviewer=reviewer, reason=reason,
+                reviewed_at=when,
+            )
+        )  # fmt: skip
+
+
 def test_a_0001_warehouse_with_data_upgrades_to_0002_keeping_its_rows(db_url):
     from datetime import UTC, datetime
 
-    from warehouse.results import add_review, latest_reviews, load_quality_issues
+    from warehouse.results import load_quality_issues, load_reviews
 
     engine = get_engine(db_url)
     upgrade(engine, "0001")
     assert current_revision(engine) == "0001" and "closed_at" not in _issue_columns(engine)
-    assert [d[0] for d in _schema_diff(engine)] == ["add_column"]  # the comparison sees 0002
+    assert "add_column" in [d[0] for d in _schema_diff(engine)]  # the comparison sees later ones
     detected = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
     issue_0001 = sa.table(  # quality_issue as 0001 made it: no closed_at
         "quality_issue",
@@ -116,11 +132,11 @@ def test_a_0001_warehouse_with_data_upgrades_to_0002_keeping_its_rows(db_url):
                  "detail": "已关闭", "detected_at": detected, "is_open": False},
             ],
         )  # fmt: skip
-    add_review(engine, "p", 3, True, "王芳", "材料齐全", reviewed_at=detected)
+    _insert_old_review(engine, 3, "王芳", "材料齐全", detected)
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0003"
     assert _schema_diff(engine) == []  # upgraded step by step, it is the schema in schema.py
     rows = {r["kind"]: r for r in load_quality_issues(engine, "p", open_only=False)}
     assert set(rows) == {"still_open", "closed_before"}
@@ -131,7 +147,9 @@ def test_a_0001_warehouse_with_data_upgrades_to_0002_keeping_its_rows(db_url):
     # when the old closed issue closed is unknown: no as-of answer claims it was open
     later = datetime(2025, 6, 1, tzinfo=UTC)
     assert [i["kind"] for i in load_quality_issues(engine, "p", as_of=later)] == ["still_open"]
-    assert latest_reviews(engine, "p")[3]["reviewer"] == "王芳"
+    (old,) = load_reviews(engine, "p")
+    assert old["reviewer"] == "王芳" and old["stage"] is None and old["data_year"] is None
+    assert old["override"] is False and old["withdrawn_at"] is None
 
 
 def test_downgrade_to_0001_drops_closed_at_keeping_rows_and_constraints(db_url):
@@ -149,6 +167,7 @@ def test_downgrade_to_0001_drops_closed_at_keeping_rows_and_constraints(db_url):
         config.attributes["connection"] = conn
         command.downgrade(config, "0001")
     assert current_revision(engine) == "0001" and "closed_at" not in _issue_columns(engine)
+    assert "acknowledged_at" not in _issue_columns(engine)
     with engine.connect() as conn:
         kept = conn.execute(sa.text("SELECT kind, is_open FROM quality_issue ORDER BY kind")).all()
     assert [(k, bool(o)) for k, o in kept] == [("a", True), ("b", False)]
@@ -161,3 +180,48 @@ def test_downgrade_to_0001_drops_closed_at_keeping_rows_and_constraints(db_url):
     }
     upgrade(engine)
     assert _schema_diff(engine) == []
+
+
+def test_a_0002_warehouse_upgrades_to_0003_its_old_verdicts_applying_to_nothing(db_url):
+    """Verdicts recorded before stages keep stage and year NULL: they apply to no evaluation
+    and are listed as 需重新评定; the new columns are there, and the way down keeps the rows."""
+    from datetime import UTC, datetime
+
+    from alembic import command
+
+    from healthplan.definitions import load_catalog
+    from transforms.reviews import NEEDS_NEW_REVIEW, applicable_reviews, review_standings
+    from warehouse.migrate import alembic_config
+    from warehouse.results import acknowledge_quality_issue, load_reviews, replace_quality_issues
+
+    engine = get_engine(db_url)
+    upgrade(engine, "0002")
+    when = datetime(2019, 3, 1, 8, 0, tzinfo=UTC)
+    _insert_old_review(engine, 28, "王芳", "已印发实施方案", when)
+    upgrade(engine)
+    replace_quality_issues(engine, "p", [{"kind": "a", "detail": "x"}])
+    assert current_revision(engine) == "0003" and _schema_diff(engine) == []
+    rows = load_reviews(engine, "p")
+    plan = load_catalog().plan("longhu")
+    (standing,) = review_standings(plan, rows)
+    assert standing["state"] == NEEDS_NEW_REVIEW and standing["applies"] is False
+    assert applicable_reviews(plan, rows, "mid", plan.mid_term_year) == {}
+    issue_id = next(iter(_issue_ids(engine)))
+    acknowledge_quality_issue(engine, issue_id, "李强", "已核实")
+
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0002")
+    assert current_revision(engine) == "0002"
+    review_columns = {c["name"] for c in sa.inspect(engine).get_columns("review")}
+    assert "stage" not in review_columns and "acknowledged_by" not in _issue_columns(engine)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT reviewer FROM review")).scalars().all() == ["王芳"]
+    upgrade(engine)
+    assert _schema_diff(engine) == []
+
+
+def _issue_ids(engine) -> list[int]:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT id FROM quality_issue")).scalars().all()

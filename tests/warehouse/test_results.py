@@ -11,19 +11,22 @@ import pytest
 from tests.warehouse.helpers import T0
 from warehouse.observations import counts
 from warehouse.results import (
+    ReviewError,
+    acknowledge_quality_issue,
     add_review,
     find_reports,
     finish_run,
-    latest_reviews,
     load_evaluations,
     load_indicator_values,
     load_quality_issues,
+    load_reviews,
     recent_runs,
     record_report,
     replace_quality_issues,
     save_evaluations,
     save_indicator_values,
     start_run,
+    withdraw_review,
 )
 
 
@@ -146,17 +149,103 @@ def test_quality_issues_replace_keeps_history(engine):
         replace_quality_issues(engine, "p14", [{"kind": "x", "severity": "fatal"}])
 
 
-def test_reviews_latest_and_as_of(engine):
-    first = add_review(engine, "p14", 7, True, "王芳", "材料齐全", reviewed_at=T0)
-    assert first["id"] and first["verdict"] is True
-    add_review(engine, "p14", 7, False, "李强", "复核未通过", reviewed_at=T0 + timedelta(days=2))
-    add_review(engine, "p14", 8, True, "王芳", None, reviewed_at=T0 + timedelta(days=1))
-    latest = latest_reviews(engine, "p14")
-    assert latest[7]["verdict"] is False and latest[7]["reviewer"] == "李强"
-    assert latest[8]["verdict"] is True
-    then = latest_reviews(engine, "p14", as_of=T0 + timedelta(days=1))
-    assert then[7]["verdict"] is True and then[7]["reviewed_at"] == T0
-    assert latest_reviews(engine, "other") == {}
+def test_reviews_carry_stage_year_and_override_and_are_withdrawn_not_deleted(engine):
+    first = add_review(
+        engine, "p14", 7, True, "王芳", "材料齐全", stage="mid", data_year=2018, reviewed_at=T0
+    )
+    assert first["id"] and first["verdict"] is True and first["stage"] == "mid"
+    later = T0 + timedelta(days=2)
+    second = add_review(
+        engine, "p14", 3, False, "李强", "抽查不实", stage="end", data_year=2020,
+        override=True, reviewed_at=later,
+    )  # fmt: skip
+    rows = load_reviews(engine, "p14")
+    assert [(r["id"], r["stage"], r["data_year"], r["override"]) for r in rows] == [
+        (first["id"], "mid", 2018, False),
+        (second["id"], "end", 2020, True),
+    ]
+    gone = withdraw_review(engine, first["id"], "赵六", "材料有误", at=T0 + timedelta(days=3))
+    assert gone["withdrawn_by"] == "赵六" and gone["withdraw_reason"] == "材料有误"
+    rows = load_reviews(engine, "p14")
+    assert len(rows) == 2  # kept, never deleted
+    assert rows[0]["withdrawn_at"] == T0 + timedelta(days=3)
+    # as of a moment before the withdrawal the verdict was in force; before it, unknown
+    then = load_reviews(engine, "p14", as_of=T0 + timedelta(days=2, hours=1))
+    assert [r["id"] for r in then] == [first["id"], second["id"]]
+    assert then[0]["withdrawn_at"] is None
+    assert [r["id"] for r in load_reviews(engine, "p14", as_of=T0 + timedelta(hours=1))] == [
+        first["id"]
+    ]
+    with pytest.raises(ReviewError, match="已于"):
+        withdraw_review(engine, first["id"], "赵六", "again")
+    with pytest.raises(ReviewError, match="没有编号为 999"):
+        withdraw_review(engine, 999, None, None)
+    with pytest.raises(ValueError, match="stage"):
+        add_review(engine, "p14", 7, True, "王芳", "x", stage="final", data_year=2020)
+    assert load_reviews(engine, "other") == []
+
+
+def test_a_review_without_a_stage_and_year_is_refused_by_the_database(engine):
+    import sqlalchemy as sa
+    from sqlalchemy.exc import IntegrityError
+
+    from warehouse.schema import review
+
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(
+            sa.insert(review).values(
+                plan_id="p", number=1, verdict=True, reviewer="x", reviewed_at=T0, stage="mid"
+            )
+        )
+
+
+def test_an_acknowledged_issue_reopens_when_its_numbers_change(engine):
+    replace_quality_issues(
+        engine,
+        "p15",
+        [{"kind": "impossible_value", "number": 4, "detail": "值 120 超过 100", "data": {"value": 120}},
+         {"kind": "missing_value", "number": 5, "detail": "缺 2018", "data": {"years": [2018]}}],
+    )  # fmt: skip
+    issues = {i["kind"]: i for i in load_quality_issues(engine, "p15")}
+    assert not any(i["acknowledged"] or i["reopened"] for i in issues.values())
+    ack = acknowledge_quality_issue(
+        engine, issues["missing_value"]["id"], "王芳", "该年未开展调查", at=T0
+    )
+    assert ack["acknowledged"] and ack["acknowledged_by"] == "王芳"
+    issues = {i["kind"]: i for i in load_quality_issues(engine, "p15")}
+    assert issues["missing_value"]["acknowledged"] is True
+    assert issues["impossible_value"]["acknowledged"] is False
+    # as of a moment before the acknowledgement, the issue was not acknowledged
+    before = load_quality_issues(engine, "p15", as_of=T0 - timedelta(seconds=1))
+    assert before == [] or not any(i["acknowledged"] for i in before)
+    # found again with the same numbers: still acknowledged
+    same = [
+        {"kind": "impossible_value", "number": 4, "detail": "值 120 超过 100", "data": {"value": 120}},
+        {"kind": "missing_value", "number": 5, "detail": "缺 2018", "data": {"years": [2018]}},
+    ]  # fmt: skip
+    replace_quality_issues(engine, "p15", same)
+    assert {i["kind"]: i["acknowledged"] for i in load_quality_issues(engine, "p15")} == {
+        "impossible_value": False,
+        "missing_value": True,
+    }
+    # the same issue with other numbers behind it: open again, the acknowledgement kept on record
+    same[1]["data"] = {"years": [2018, 2019]}
+    replace_quality_issues(engine, "p15", same)
+    row = next(i for i in load_quality_issues(engine, "p15") if i["kind"] == "missing_value")
+    assert row["acknowledged"] is False and row["reopened"] is True
+    assert row["acknowledged_by"] == "王芳"
+    # acknowledged again, then its detail changes: a new issue, not acknowledged
+    acknowledge_quality_issue(engine, row["id"], "王芳", "两年均未开展")
+    same[1]["detail"] = "缺 2018、2019"
+    replace_quality_issues(engine, "p15", same)
+    row = next(i for i in load_quality_issues(engine, "p15") if i["kind"] == "missing_value")
+    assert row["acknowledged"] is False and row["acknowledged_at"] is None
+    with pytest.raises(ValueError, match="已关闭"):
+        acknowledge_quality_issue(engine, ack["id"], "王芳", "x")
+    with pytest.raises(ValueError, match="理由"):
+        acknowledge_quality_issue(engine, row["id"], "王芳", " ")
+    with pytest.raises(ValueError, match="没有编号为"):
+        acknowledge_quality_issue(engine, 99999, "王芳", "x")
 
 
 def test_reports_are_recorded(engine):
