@@ -495,6 +495,8 @@ INFERRED_FIELD_ZH = {
     "baseline": "基期值",
     "baseline.year": "基期年份",
 }
+
+
 def _parse_moment(text: object) -> datetime | None:
     if isinstance(text, datetime):
         return text
