@@ -256,3 +256,51 @@ def test_an_acknowledged_quality_issue_leaves_the_open_list_until_its_numbers_ch
     assert again["acknowledged"] is False and again["reopened"] is True
     code, _, err = cli(capsys, "quality", "--acknowledge", "99999", "--by", "x", "--reason", "y")
     assert code == 2 and "没有编号为 99999 的质量问题" in err
+
+
+@pytest.fixture
+def demo_on(db_url, tmp_path, monkeypatch):
+    """The demo plan alone, its warehouse on each database (SQLite and PostgreSQL)."""
+    from tests.conftest import _clear_caches
+    from tests.flows.test_report import write_plans
+    from tests.transforms.test_report_context import demo_plan
+
+    monkeypatch.setenv("HEALTHPLAN_PLANS_DIR", str(write_plans(tmp_path, demo_plan())))
+    monkeypatch.setenv("HEALTHPLAN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HEALTHPLAN_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("HEALTHPLAN_DATABASE_URL", db_url)
+    (tmp_path / "data").mkdir()
+    _clear_caches()
+    yield tmp_path
+    _clear_caches()
+
+
+def test_the_review_commands_on_each_database(demo_on, capsys):
+    who = ["--by", "张三", "--reason", "复核"]
+    code, _, err = cli(capsys, "review", "--plan", "demo", "--indicator", "1", "--stage", "end",
+                       "--verdict", "not-met", "--override", *who)  # fmt: skip
+    assert code == 0, err
+    code, _, err = cli(capsys, "review", "--plan", "demo", "--indicator", "5", "--stage", "end",
+                       "--verdict", "met", *who)  # fmt: skip
+    assert code == 0, err
+    code, out, err = cli(capsys, "evaluate", "--plan", "demo", "--stage", "end", "--format", "json")
+    assert code == 0, err
+    rows = {r["number"]: r for r in json.loads(out)}
+    assert rows[1]["status"] == "未完成" and rows[1]["override"]["computed_status"] == "数据缺失"
+    assert rows[5]["status"] == "已完成" and rows[5]["review"]["verdict"] == "met"
+    code, out, _ = cli(capsys, "reviews", "--plan", "demo", "--format", "json")
+    listed = json.loads(out)
+    assert [(r["number"], r["override"], r["status"], r["applies"]) for r in listed] == [
+        (1, True, "有效", True),
+        (5, False, "有效", True),
+    ]
+    code, _, err = cli(capsys, "review", "--withdraw", str(listed[1]["id"]), *who)
+    assert code == 0, err
+    code, out, _ = cli(capsys, "evaluate", "--plan", "demo", "--stage", "end", "--format", "json")
+    assert {r["number"]: r for r in json.loads(out)}[5]["status"] == "待人工评定"
+    code, out, _ = cli(capsys, "quality", "--plan", "demo", "--format", "json")
+    issue = json.loads(out)[0]
+    code, _, err = cli(capsys, "quality", "--acknowledge", str(issue["id"]), *who)
+    assert code == 0, err
+    code, out, _ = cli(capsys, "quality", "--plan", "demo", "--format", "json")
+    assert next(i for i in json.loads(out) if i["id"] == issue["id"])["acknowledged"] is True
