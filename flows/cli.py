@@ -127,6 +127,8 @@ def catalog_row(p, i) -> dict:
     f = i.formula
     if f is None:
         formula = "无常规统计来源 / no routine source"
+    elif f.kind == "reported":
+        formula = f"监测表报告值 reported in the monitoring sheet: {p.reported_element(i)}"
     elif f.kind == "ratio":
         factor = f"{f.factor:g} × " if f.factor != 1 else ""
         formula = f"{factor}({' + '.join(f.numerator)}) / ({' + '.join(f.denominator)})"
