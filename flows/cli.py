@@ -208,8 +208,20 @@ def db_quarantine(
 
 
 @app.command()
-def ingest(paths: Annotated[list[Path], typer.Argument(help="文件或文件夹 / files or folders")]):
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="文件或文件夹 / files or folders")],
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            "--plan", help="按该规划的指标监测表导入 / read as the plan's monitoring sheet"
+        ),
+    ] = None,
+):
     """导入统计数据文件 / ingest statistics files (CSV, XLSX). Exit 0 ok, 3 rows quarantined, 2 unreadable."""
+    if plan is not None:
+        from flows.monitoring import monitoring_command
+
+        raise typer.Exit(monitoring_command([str(p) for p in paths], plan))
     from flows.ingest import ingest_command
 
     raise typer.Exit(ingest_command([str(p) for p in paths]))
