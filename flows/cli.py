@@ -228,6 +228,20 @@ def ingest(
 
 
 @app.command()
+def template(
+    plan: Annotated[str, typer.Option("--plan", help="规划 / plan id")],
+    out: Annotated[Path, typer.Option("--out", help="输出文件夹 / output folder")],
+    year: Annotated[
+        int | None, typer.Option("--year", help="数据年份（默认上一年）/ data year")
+    ] = None,
+):
+    """生成下发填报的空白模板（指标监测表、各来源报表）/ write the blank templates to send out."""
+    from flows.templates import template_command
+
+    raise typer.Exit(template_command(plan, out, year))
+
+
+@app.command()
 def compute(
     plan: Annotated[list[str] | None, typer.Option("--plan")] = None,
     as_of: Annotated[str | None, typer.Option("--as-of")] = None,
