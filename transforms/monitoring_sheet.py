@@ -106,8 +106,9 @@ def bracket_texts(text: Any) -> list[str]:
 
 def unit_key(text: Any) -> str:
     """A unit as compared: '1/10万' and '/10万', '％' and '%' are the same."""
-    s = name_key(text).replace("1/", "/")
-    return s.lstrip("/")
+    s = "".join(unicodedata.normalize("NFKC", "" if text is None else str(text)).split())
+    s = s.lower().removeprefix("1/").removeprefix("/")
+    return _BRACKETS.sub("", s) or s
 
 
 def cell_ref(sheet: str | None, row: int, col: int) -> str:

@@ -116,10 +116,11 @@ def sheet_values() -> dict:
 
 
 @pytest.fixture
-def newcity(tmp_path, monkeypatch):
+def newcity(isolated, monkeypatch):
+    """A copy of the plans with the new plan beside them; data and reports in tmp."""
     from tests.conftest import _clear_caches
 
-    plans = tmp_path / "plans"
+    plans = isolated / "plans"
     shutil.copytree(REPO_ROOT / "plans", plans)
     (plans / "newcity").mkdir()
     for name, data in (("plan.yaml", PLAN), ("areas.yaml", AREAS)):
@@ -127,12 +128,8 @@ def newcity(tmp_path, monkeypatch):
             yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8"
         )
     monkeypatch.setenv("HEALTHPLAN_PLANS_DIR", str(plans))
-    monkeypatch.setenv("HEALTHPLAN_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("HEALTHPLAN_REPORTS_DIR", str(tmp_path / "reports"))
-    monkeypatch.delenv("HEALTHPLAN_DATABASE_URL", raising=False)
     _clear_caches()
-    yield tmp_path
-    _clear_caches()
+    return isolated
 
 
 def cli(*args: str) -> str:

@@ -113,3 +113,29 @@ def test_name_keys_ignore_brackets_punctuation_and_width():
         "15分钟内可到达医疗机构住户占比"
     )
     assert name_key("婴儿死亡率") != name_key("孕产妇死亡率")
+
+
+def test_a_gbk_csv_sheet_is_read_by_the_hardened_reader(cat):
+    from transforms.monitoring_sheet import read_sheets
+
+    text = (
+        "序号,指标名称,单位,2015年,2016年\n1,人均期望寿命（岁）,岁,76.3,76.6\n2,婴儿死亡率,‰,,0.8\n"
+    )
+    sheets, fmt, encoding = read_sheets("监测表.csv", text.encode("gbk"))
+    assert (fmt, encoding) == ("csv", "gbk")
+    parsed = parse_monitoring_sheet("监测表.csv", sheets, cat.plan("longhu"), cat.areas("longhu"))
+    g = good(parsed)
+    assert g[("440507", 2016, reported_element("longhu", 1), "")] == (76.6, "E2")
+    assert g[("440507", 2016, reported_element("longhu", 2), "")] == (0.8, "E3")
+    assert len(g) == 3
+
+
+def test_a_unit_other_than_the_plans_is_noted_not_refused(cat):
+    rows = [
+        ["序号", "指标名称", "单位", "2019"],
+        ["3", "孕产妇死亡率", "1/10万", 8],
+        ["2", "婴儿死亡率", "%", 0.3],
+    ]
+    parsed = parse(cat, "longhu", SheetCells("Sheet1", rows))
+    assert parsed.rejects == [] and len(parsed.good) == 2
+    assert [f.field for f in parsed.flags] == ["Sheet1!C3"]  # ‰ in the plan, % in the sheet
