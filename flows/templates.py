@@ -50,8 +50,11 @@ def default_year(plan_start: int, plan_end: int, today: date | None = None) -> i
     return min(max(year, plan_start), plan_end)
 
 
-def write_templates(plan_id: str, out: Path, year: int | None = None) -> list[Path]:
-    """Every template file of the plan for one data year, written into ``out``."""
+def write_templates(
+    plan_id: str, out: Path, year: int | None = None, notes: list[str] | None = None
+) -> list[Path]:
+    """Every template file of the plan for one data year, written into ``out``; ``notes``
+    gets a line for each source no layout reads in that year."""
     from flows.common import catalog
     from flows.ingest import parse_context
 
@@ -68,7 +71,14 @@ def write_templates(plan_id: str, out: Path, year: int | None = None) -> list[Pa
         src = layouts.sources.get(source)
         if src is None:
             continue  # elements no layout reads: the monitoring sheet covers them
-        layout = layouts.layout_for(source, year)
+        try:
+            layout = layouts.layout_for(source, year)
+        except KeyError:
+            if notes is not None:
+                notes.append(
+                    f"{src.name_zh}：没有适用于{year}年的报表版式，未生成模板 / no layout for {year}"
+                )
+            continue
         sheets = layout_template(src, layout, needed, areas, cat.elements, year)
         stem = f"{src.name_zh}_{year}"
         if layout.format == "xlsx":
@@ -84,8 +94,11 @@ def template_command(
     plan_id: str, out: Path, year: int | None = None, console: Console | None = None
 ) -> int:
     console = console or make_console()
-    paths = write_templates(plan_id, Path(out), year)
+    notes: list[str] = []
+    paths = write_templates(plan_id, Path(out), year, notes)
     console.print(f"已写入 {len(paths)} 个模板文件 / templates written: {escape(str(out))}")
     for p in paths:
         console.print(f"  {escape(p.name)}")
+    for note in notes:
+        console.print(f"[yellow]提示 note:[/] {escape(note)}")
     return 0

@@ -105,3 +105,13 @@ def test_a_sheet_with_an_unmatched_row_is_refused_whole_and_revisions_are_kept(i
     assert (
         row["revision"] == 2 and row["source_rows"] == "龙湖区!K4"
     )  # 2017: column K, indicator 2: row 4
+
+
+def test_a_year_no_layout_reads_gets_the_monitoring_sheet_and_a_note(isolated):
+    out = isolated / "old"
+    result = runner.invoke(
+        app, ["template", "--plan", "longhu", "--out", str(out), "--year", "2005"]
+    )
+    assert result.exit_code == 0, result.output
+    assert [p.name for p in out.iterdir()] == ["龙湖区卫生计生“十三五”规划_指标监测表.xlsx"]
+    assert "卫生资源年报：没有适用于2005年的报表版式" in result.output
