@@ -57,6 +57,8 @@ _BRACKETS = re.compile(r"[（(\[【〔][^）)\]】〕]*[）)\]】〕]")
 _BRACKET_TEXTS = re.compile(r"[（(\[【〔]([^）)\]】〕]*)[）)\]】〕]")
 _PUNCTUATION = re.compile(r"[\s、，,。．.：:；;“”\"'‘’《》<>\-—_/·・~～!！?？]")
 _NUMBER_CELL = re.compile(r"[（(]?(\d{1,3})[)）.、．]?")
+# A note under the table (注：…, 说明…, 数据来源…), not an indicator such as 注册护士.
+_NOTE = re.compile("(?:注[:：0-9１-９]|" + "|".join(p for p in NOTE_PREFIXES if p != "注") + ")")
 
 
 @dataclass(frozen=True)
@@ -175,11 +177,25 @@ def read_header(row_number: int, cells: Sequence[Any]) -> Header:
 
 
 def find_header(rows: Sequence[Sequence[Any]]) -> Header | None:
-    """The first row naming an indicator column (序号 or 指标名称) and at least one year."""
+    """The first row naming an indicator column (序号 or 指标名称) and at least one year; or
+    two rows, the years under a merged cell (“年度”) beside 序号 and 指标名称 above them."""
     for i, cells in enumerate(rows[:HEADER_SEARCH_ROWS]):
         h = read_header(i + 1, cells)
-        if h.years and ("number" in h.roles or "name" in h.roles):
+        if not ("number" in h.roles or "name" in h.roles):
+            continue
+        if h.years:
             return h
+        below = rows[i + 1] if i + 1 < len(rows) else []
+        if any(_year_of(c) is not None for c in below):
+            width = max(len(cells), len(below))
+            joined = [
+                below[j] if j < len(below) and _year_of(below[j]) is not None
+                else cells[j] if j < len(cells) and _text(cells[j])
+                else below[j] if j < len(below)
+                else None
+                for j in range(width)
+            ]  # fmt: skip
+            return read_header(i + 2, joined)
     return None
 
 
@@ -324,7 +340,7 @@ class _SheetRows:
             for col, year in self.header.years.items()
             if col < len(cells) and _text(cells[col])
         }
-        if not (number or name or values) or name.startswith(NOTE_PREFIXES):
+        if not (number or name or values) or (not number and _NOTE.match(name)):
             return
         if not values and not _NUMBER_CELL.fullmatch(number):
             return  # a heading such as 一、人群健康水平

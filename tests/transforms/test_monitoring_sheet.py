@@ -139,3 +139,18 @@ def test_a_unit_other_than_the_plans_is_noted_not_refused(cat):
     parsed = parse(cat, "longhu", SheetCells("Sheet1", rows))
     assert parsed.rejects == [] and len(parsed.good) == 2
     assert [f.field for f in parsed.flags] == ["Sheet1!C3"]  # ‰ in the plan, % in the sheet
+
+
+def test_years_under_a_merged_cell_and_an_indicator_named_like_a_note(cat):
+    rows = [
+        ["序号", "指标名称", "单位", "年度", None, "备注"],
+        [None, None, None, "2018年", "2019年", None],
+        ["14", "注册护士", "人/千人口", 2.1, 2.3, ""],
+        ["注：2019年为快报数", None, None, None, None, None],
+        [None, "注1：数据来源于卫生统计年报", None, None, None, None],
+    ]
+    parsed = parse(cat, "longhu", SheetCells("Sheet1", rows))
+    assert parsed.rejects == []
+    g = good(parsed)
+    assert g[("440507", 2019, reported_element("longhu", 14), "")] == (2.3, "Sheet1!E3")
+    assert len(g) == 2
