@@ -25,6 +25,7 @@ from flows.ingest import (
     expand_paths,
     read_source,
     save_parsed,
+    save_unreadable,
 )
 from healthplan.settings import console as make_console
 from transforms.monitoring_sheet import parse_monitoring_sheet, read_sheets
@@ -43,14 +44,18 @@ def ingest_monitoring_file(
 
     cat = catalog()
     plan = cat.plan(plan_id)
+    src = None
     try:
         src = read_source(candidate)
         sheets, fmt, encoding = read_sheets(src.name, src.data or b"")
-    except UnreadableFile as e:
-        return FileResult(name=candidate.name, status="unreadable", messages=[e.reason])
-    except OSError as e:
-        reason = f"无法读取文件 / cannot read the file: {e.strerror or e}"
-        return FileResult(name=candidate.name, status="unreadable", messages=[reason])
+    except (UnreadableFile, OSError) as e:
+        reason = (
+            e.reason
+            if isinstance(e, UnreadableFile)
+            else f"无法读取文件 / cannot read the file: {e.strerror or e}"
+        )
+        checksum = src.checksum if src is not None else None
+        return save_unreadable(engine, candidate.name, reason, checksum, now)
     earlier = already_loaded(engine, src.checksum)
     if earlier is not None:
         earlier.name = src.name

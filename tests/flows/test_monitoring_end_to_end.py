@@ -140,6 +140,8 @@ def cli(*args: str) -> str:
 
 def test_a_plan_of_reported_indicators_from_template_to_end_of_term_report(newcity):
     cli("plan", "validate", str(newcity / "plans" / "newcity"))
+    listed = json.loads(cli("catalog", "--plan", "newcity", "--format", "json"))
+    assert listed[0]["formula"].startswith("监测表报告值") and len(listed) == 16
     out = newcity / "templates"
     cli("template", "--plan", "newcity", "--out", str(out))
     files = sorted(p.name for p in out.iterdir())

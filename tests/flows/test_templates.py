@@ -115,3 +115,15 @@ def test_a_year_no_layout_reads_gets_the_monitoring_sheet_and_a_note(isolated):
     assert result.exit_code == 0, result.output
     assert [p.name for p in out.iterdir()] == ["龙湖区卫生计生“十三五”规划_指标监测表.xlsx"]
     assert "卫生资源年报：没有适用于2005年的报表版式" in result.output
+
+
+def test_an_unreadable_monitoring_sheet_exits_2_and_keeps_its_reason(isolated):
+    from flows.common import warehouse
+    from warehouse.observations import quarantined
+
+    bad = isolated / "监测表.xlsx"
+    bad.write_bytes(b"PK\x03\x04 not really a workbook")
+    result = runner.invoke(app, ["ingest", str(bad), "--plan", "longhu"])
+    assert result.exit_code == 2, result.output
+    rows = quarantined(warehouse())
+    assert list(rows["file_name"]) == ["监测表.xlsx"] and rows["row"].isna().all()
