@@ -141,6 +141,8 @@ def catalog_row(p, i) -> dict:
     f = i.formula
     if f is None:
         formula = "无常规统计来源 / no routine source"
+    elif f.kind == "reported":
+        formula = f"监测表报告值 reported in the monitoring sheet: {p.reported_element(i)}"
     elif f.kind == "ratio":
         factor = f"{f.factor:g} × " if f.factor != 1 else ""
         formula = f"{factor}({' + '.join(f.numerator)}) / ({' + '.join(f.denominator)})"
@@ -251,11 +253,37 @@ def db_quarantine(
 
 
 @app.command()
-def ingest(paths: Annotated[list[Path], typer.Argument(help="文件或文件夹 / files or folders")]):
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="文件或文件夹 / files or folders")],
+    plan: Annotated[
+        str | None,
+        typer.Option(
+            "--plan", help="按该规划的指标监测表导入 / read as the plan's monitoring sheet"
+        ),
+    ] = None,
+):
     """导入统计数据文件 / ingest statistics files (CSV, XLSX). Exit 0 ok, 3 rows quarantined, 2 unreadable."""
+    if plan is not None:
+        from flows.monitoring import monitoring_command
+
+        raise typer.Exit(monitoring_command([str(p) for p in paths], plan))
     from flows.ingest import ingest_command
 
     raise typer.Exit(ingest_command([str(p) for p in paths]))
+
+
+@app.command()
+def template(
+    plan: Annotated[str, typer.Option("--plan", help="规划 / plan id")],
+    out: Annotated[Path, typer.Option("--out", help="输出文件夹 / output folder")],
+    year: Annotated[
+        int | None, typer.Option("--year", help="数据年份（默认上一年）/ data year")
+    ] = None,
+):
+    """生成下发填报的空白模板（指标监测表、各来源报表）/ write the blank templates to send out."""
+    from flows.templates import template_command
+
+    raise typer.Exit(template_command(plan, out, year))
 
 
 @app.command()

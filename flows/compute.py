@@ -28,7 +28,7 @@ from warehouse.results import save_indicator_values
 
 def plan_elements(plan_id: str) -> list[str]:
     plan = catalog().plan(plan_id)
-    return sorted({e for i in plan.indicators if i.formula for e in i.formula.elements()})
+    return sorted(plan.elements_read())
 
 
 # What compute, quality, evaluate and the report read of a plan's observations: not the

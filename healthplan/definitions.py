@@ -145,15 +145,24 @@ class Term(Strict):
         return self.element + (f"[{','.join(self.strata)}]" if self.strata else "")
 
 
+def reported_element(plan_id: str, number: int) -> str:
+    """The data element an indicator's reported value (monitoring sheet) is stored under when
+    its formula names none: one per plan and indicator, defined implicitly by the catalog."""
+    return f"{plan_id}_reported_{number}"
+
+
 class Formula(Strict):
     """How an indicator comes from data elements.
 
     ratio:  factor * sum(numerator) / sum(denominator), both summed up the area hierarchy;
     direct: the element as reported, aggregated upwards as a mean weighted by `weight`;
+    reported: the value as the bureau reports it (its indicator monitoring sheet), per area and
+        year, never aggregated; `element` optional (default ``reported_element(plan, number)``,
+        defined implicitly from the indicator's name and unit);
     split_by: compute the indicator separately per stratum of the given dimension (split targets).
     """
 
-    kind: Literal["ratio", "direct"]
+    kind: Literal["ratio", "direct", "reported"]
     numerator: list[str] = Field(default_factory=list)
     denominator: list[str] = Field(default_factory=list)
     factor: float = 1.0
@@ -170,6 +179,11 @@ class Formula(Strict):
                 raise ValueError("a ratio needs numerator and denominator terms")
             if self.element is not None:
                 raise ValueError("a ratio takes no 'element'")
+        elif self.kind == "reported":
+            if self.numerator or self.denominator or self.weight:
+                raise ValueError("a reported formula takes no numerator/denominator/weight")
+            if self.element is not None and not re.fullmatch(r"[a-z][a-z0-9_]*", self.element):
+                raise ValueError(f"bad element {self.element!r}: expected a data element code")
         else:
             if not self.element:
                 raise ValueError("a direct formula needs 'element'")
@@ -188,6 +202,10 @@ class Formula(Strict):
         return [Term.parse(t) for t in self.denominator]
 
     def elements(self) -> set[str]:
+        """The data elements elements.yaml must define (a reported formula's element is defined
+        implicitly when none does: see ``Plan.reported_element``)."""
+        if self.kind == "reported":
+            return set()
         terms = [*self.numerator, *self.denominator, *filter(None, [self.element, self.weight])]
         return {Term.parse(t).element for t in terms}
 
@@ -405,6 +423,21 @@ class Plan(Strict):
                 return i
         raise KeyError(f"plan {self.id} has no indicator {number}")
 
+    def reported_element(self, ind: Indicator) -> str:
+        """The element an indicator's reported value (monitoring sheet) is stored under: its
+        reported formula's element, else ``reported_element(plan, number)`` (also for computed
+        indicators, whose reported value is checked against the computed one)."""
+        f = ind.formula
+        if f is not None and f.kind == "reported" and f.element:
+            return f.element
+        return reported_element(self.id, ind.number)
+
+    def elements_read(self) -> set[str]:
+        """Every element the plan's values and checks read: its formulas' elements and every
+        indicator's reported element."""
+        out = {self.reported_element(i) for i in self.indicators}
+        return out | {e for i in self.indicators if i.formula for e in i.formula.elements()}
+
 
 # ---------------------------------------------------------------- loading
 
@@ -455,6 +488,7 @@ class Catalog:
         self.plans: dict[str, Plan] = {}
         self.area_sets: dict[str, AreaSet] = {}
         self.files: list[Path] = []
+        self._implicit: set[str] = set()  # reported elements no elements.yaml defines
         self._load()
 
     def _load(self) -> None:
@@ -482,6 +516,7 @@ class Catalog:
                     f"the plan's {plan.jurisdiction}"
                 )
             self._check_formulas(plan, path)
+            self._define_reported(plan, path)
             self.plans[plan.id] = plan
             self.area_sets[plan.id] = area_set
             self.files.extend([path, areas_path])
@@ -495,6 +530,31 @@ class Catalog:
                 raise DefinitionError(
                     f"{path}: field indicators.{ind.number}.formula: unknown data elements {unknown}"
                 )
+
+    def _define_reported(self, plan: Plan, path: Path) -> None:
+        """The data element of each reported formula that elements.yaml does not define, from
+        the indicator's name and unit (reported by the bureau's monitoring sheet)."""
+        for ind in plan.indicators:
+            if ind.formula is None or ind.formula.kind != "reported":
+                continue
+            code = plan.reported_element(ind)
+            if code in self._implicit:
+                raise DefinitionError(
+                    f"{path}: field indicators.{ind.number}.formula.element: {code!r} is "
+                    "already the reported element of another indicator"
+                )
+            if code in self.elements:  # defined in elements.yaml
+                continue
+            self.elements[code] = DataElement(
+                code=code,
+                name_zh=ind.name_zh,
+                name_en=ind.name_en,
+                unit=ind.unit,
+                source="monitoring",
+                kind="measure",
+                min=None,
+            )
+            self._implicit.add(code)
 
     def plan(self, plan_id: str) -> Plan:
         try:

@@ -443,6 +443,8 @@ def _summed_terms(obs: ByElement, terms: list[Term], tree: AreaTree, stratum: st
 def _formula_cells(obs: ByElement, formula: Formula, tree: AreaTree, stratum: str | None):
     """formula_values on the grid: value, numerator and denominator arrays (value NaN: no
     row)."""
+    if formula.kind == "reported":
+        return _reported_cells(obs, formula, tree, stratum)
     if formula.kind == "ratio":
         num = _summed_terms(obs, formula.numerator_terms, tree, stratum)
         den = _summed_terms(obs, formula.denominator_terms, tree, stratum)
@@ -457,6 +459,17 @@ def _formula_cells(obs: ByElement, formula: Formula, tree: AreaTree, stratum: st
         weights, weights_named = np.where(named, 1.0, np.nan), named
     rolled = _weighted_means(grid, values, named, weights, weights_named)[0]
     return rolled * formula.factor, np.full(grid.size, np.nan), weights
+
+
+def _reported_cells(obs: ByElement, formula: Formula, tree: AreaTree, stratum: str | None):
+    """A reported formula on the grid: the observation of each area and year as reported (its
+    whole: stratum '', or the one stratum asked for), never summed or averaged upwards."""
+    if not formula.element:
+        raise ValueError("a reported formula without an element: resolve it with the plan first")
+    term = Term(element=formula.element, strata=(stratum or "",))
+    values, _ = _term_sums(obs, tree, term, None)
+    nothing = np.full(obs.grid(tree)[0].size, np.nan)
+    return values * formula.factor, nothing, nothing.copy()
 
 
 def formula_values(
@@ -484,7 +497,7 @@ def indicator_values(plan: Plan, areas: Sequence[Area], observations: pd.DataFra
     in_tree = observations["area_code"].isin(tree.areas)
     obs = ByElement(observations if in_tree.all() else observations[in_tree])
     grid = obs.grid(tree)[0]
-    computed = [ind for ind in plan.indicators if ind.formula]
+    computed = [_resolved(plan, ind) for ind in plan.indicators if ind.formula]
     results = []
     rows = 0
     for ind, done in zip(computed, _elements_done(computed), strict=True):
@@ -499,6 +512,17 @@ def indicator_values(plan: Plan, areas: Sequence[Area], observations: pd.DataFra
     if not results:
         return pd.DataFrame(columns=INDICATOR_COLUMNS)
     return _frame(plan.id, grid, results)
+
+
+def _resolved(plan: Plan, ind: Indicator) -> Indicator:
+    """The indicator with its reported formula's element and strata spelled out: the plan's
+    reported element, and a split target's strata (a reported value is read per stratum)."""
+    f = ind.formula
+    if f is None or f.kind != "reported":
+        return ind
+    split = f.split_by or (list(ind.target.strata) if ind.target.strata else None)
+    formula = f.model_copy(update={"element": plan.reported_element(ind), "split_by": split})
+    return ind.model_copy(update={"formula": formula})
 
 
 SORT_KEY = ["number", "area_code", "year", "stratum"]
@@ -602,8 +626,15 @@ def _frame(plan_id: str, grid: _Grid, results: list[_Rows]) -> pd.DataFrame:
 
 def _elements_done(indicators: list[Indicator]) -> list[set[str]]:
     """Per indicator, the elements no later indicator's formula reads."""
-    last = {e: i for i, ind in enumerate(indicators) for e in ind.formula.elements()}
+    last = {e: i for i, ind in enumerate(indicators) for e in _read_by(ind.formula)}
     done: list[set[str]] = [set() for _ in indicators]
     for element, i in last.items():
         done[i].add(element)
     return done
+
+
+def _read_by(formula: Formula) -> set[str]:
+    """The elements a (resolved) formula reads."""
+    if formula.kind == "reported":
+        return {formula.element} if formula.element else set()
+    return formula.elements()

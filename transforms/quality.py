@@ -36,6 +36,7 @@ KIND_ZH = {
     "quarantined_rows": "行被隔离",
     "target_other_reading": "目标两种读法",
     "review_not_applied": "人工评定未计入",
+    "reported_vs_computed": "监测表报告值与计算值",
 }
 
 
@@ -189,6 +190,59 @@ def reported_vs_recomputed(
                         data={"element": el.code, "reported": row.value, "recomputed": expected},
                     )
                 )
+    return out
+
+
+def reported_vs_computed(
+    plan: Plan, observations: pd.DataFrame, values: pd.DataFrame
+) -> list[dict]:
+    """An indicator computed from counts that the bureau's monitoring sheet also reports: each
+    area and year where the two differ beyond rounding, and per indicator how many agree."""
+    computed = {
+        (int(r.number), r.area_code, int(r.year), r.stratum): float(r.value)
+        for r in values.itertuples(index=False)
+    }
+    out = []
+    for ind in plan.indicators:
+        if ind.formula is None or ind.formula.kind == "reported":
+            continue
+        element = plan.reported_element(ind)
+        reported = observations[observations["element"] == element]
+        agree = []
+        for row in reported.itertuples(index=False):
+            key = (ind.number, row.area_code, int(row.year), str(row.stratum or ""))
+            if key not in computed:
+                continue
+            expected = computed[key]
+            tol = max(printed_tolerance(row.value), abs(expected) * 0.005)
+            if abs(expected - row.value) <= tol:
+                agree.append(int(row.year))
+                continue
+            out.append(
+                issue(
+                    "reported_vs_computed",
+                    "warning",
+                    f"{ind.name_zh}：{int(row.year)}年监测表报告值{row.value:g}，按统计数据计算为"
+                    f"{expected:.{ind.decimals}f} / reported {row.value:g}, computed {expected:.2f}",
+                    number=ind.number,
+                    area_code=row.area_code,
+                    year=int(row.year),
+                    data={"element": element, "reported": row.value, "computed": expected},
+                )
+            )
+        if agree:
+            out.append(
+                issue(
+                    "reported_vs_computed",
+                    "info",
+                    f"{ind.name_zh}：{len(agree)}个值的监测表报告值与计算值一致 / reported and "
+                    "computed values agree",
+                    number=ind.number,
+                    area_code=plan.jurisdiction,
+                    year=max(agree),
+                    data={"element": element, "agreeing": len(agree)},
+                )
+            )
     return out
 
 
@@ -482,6 +536,7 @@ def plan_quality(
         *baseline_reconciliation(plan, values),
         *target_other_readings(plan),
         *reported_vs_recomputed(elements, observations, areas),
+        *reported_vs_computed(plan, observations, values),
         *parts_vs_total(elements, observations),
         *impossible_values(plan, values),
         *year_on_year_jumps(plan, values),
