@@ -137,10 +137,11 @@ class Formula(Strict):
 
     ratio:  factor * sum(numerator) / sum(denominator), both summed up the area hierarchy;
     direct: the element as reported, aggregated upwards as a mean weighted by `weight`;
+    reported: the indicator's value as the bureau's monitoring sheet reports it (`element` optional);
     split_by: compute the indicator separately per stratum of the given dimension (split targets).
     """
 
-    kind: Literal["ratio", "direct"]
+    kind: Literal["ratio", "direct", "reported"]
     numerator: list[str] = Field(default_factory=list)
     denominator: list[str] = Field(default_factory=list)
     factor: float = 1.0
@@ -157,6 +158,9 @@ class Formula(Strict):
                 raise ValueError("a ratio needs numerator and denominator terms")
             if self.element is not None:
                 raise ValueError("a ratio takes no 'element'")
+        elif self.kind == "reported":
+            if self.numerator or self.denominator:
+                raise ValueError("a reported formula takes no numerator/denominator")
         else:
             if not self.element:
                 raise ValueError("a direct formula needs 'element'")
@@ -213,6 +217,14 @@ class TextFigure(Strict):
     unit_note: str | None = None
 
 
+class ReviewItem(Strict):
+    """Something `plan import` guessed and a person must confirm (`plan validate` warns)."""
+
+    field: str
+    why_zh: str
+    why_en: str | None = None
+
+
 class Indicator(Strict):
     number: int
     category_zh: str
@@ -232,6 +244,7 @@ class Indicator(Strict):
     text_figures: list[TextFigure] = Field(default_factory=list)
     decimals: int = 2
     notes: str | None = None
+    review_needed: list[ReviewItem] = Field(default_factory=list)
 
     @property
     def sign(self) -> int:
@@ -264,6 +277,7 @@ class Plan(Strict):
     mid_term_year: int
     source_document: str | None = None
     thresholds: dict[str, float] = Field(default_factory=dict)
+    review_needed: list[ReviewItem] = Field(default_factory=list)
     indicators: list[Indicator]
     text_goals: list[TextGoal] = Field(default_factory=list)
 
