@@ -20,7 +20,7 @@ CHANGE = re.compile(
     rf"^[^，。；\d]{{0,4}}?(?:由|从)(?:(?:19|20)\d\d年的?)?{NUMBER}[^，。；]{{0,10}}?"
     rf"(?:到|至)(?:(?:19|20)\d\d年的?)?{NUM_UNIT}"
 )
-DIRECT = re.compile(rf"^[^，。；、和及与\d]{{0,6}}?{NUM_UNIT}(?![\d年])")
+DIRECT = re.compile(rf"^(?:(?!分别)[^，。；、和及与\d]){{0,6}}?{NUM_UNIT}(?![\d年])")
 PER_WORD = re.compile(r"每(?:千|万|10万|十万)名?(?:常住)?(?:人口|居民)")
 LIST = re.compile(
     r"(?P<items>[^，。；：:]+?)分别(?:是|为|达到|达|由|从)?(?:(?:19|20)\d\d年的?)?"
