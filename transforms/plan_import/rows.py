@@ -65,13 +65,17 @@ def header_year(text: str) -> int | None:
 
 
 def role_of(text: str) -> str | None:
+    """What a column holds, from its header; a year with no other word is a bare year column."""
     t = re.sub(r"[\s“”\"]", "", text)
     if t == "单位":
         return "unit"
-    for role, words in ROLE_WORDS:
-        if any(w in t for w in words):
+    bare = re.sub(r"指标值|数值|年度|年份", "", t)
+    for role, words in ROLE_WORDS[:-1]:
+        if any(w in bare for w in words):
             return role
-    return "year" if re.fullmatch(r"(?:19|20)\d\d年?(?:数据|数值|值)?", t) else None
+    if re.search(r"(?:19|20)\d\d", bare):
+        return "year"
+    return "name" if any(w in t for w in ROLE_WORDS[-1][1]) else None
 
 
 def columns_of(header: list[str]) -> Columns:

@@ -127,6 +127,8 @@ def normalized_unit(unit: str) -> str:
 
 def unit_for(name: str, printed_unit: str | None, target_text: str) -> tuple[str, list[dict]]:
     """The indicator's unit: the printed one, per population when the name says 每千/每万人口."""
+    if printed_unit and re.fullmatch(r"[-—–－/／]+", printed_unit.strip()):
+        printed_unit = None
     if printed_unit:
         unit = normalized_unit(printed_unit)
         for pattern, per in PER_POPULATION:
