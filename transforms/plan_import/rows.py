@@ -261,7 +261,7 @@ def target_cell(row, cols: Columns, running: Running, ctx: Context, number: int)
 
 
 def baseline_of(row, cols: Columns, ctx: Context, facts: dict):
-    year = cols.baseline_year or ctx.baseline_year
+    year = ctx.baseline_year or cols.baseline_year
     if "baseline" in cols.roles:
         return baseline_figure(cell(row, cols, "baseline").text, year)
     if "baseline" in facts:
