@@ -120,3 +120,54 @@ def test_a_document_without_an_indicator_table_is_refused_with_a_reason():
         read_document("plan.doc", b"\xd0\xcf\x11\xe0")
     with pytest.raises(PlanImportError, match="无法读取"):
         read_document("plan.docx", b"not a zip file")
+
+
+def pdf_of(page: bytes, font_size: str) -> bytes:
+    import weasyprint
+
+    css = weasyprint.CSS(
+        string=f"body {{ font-family: 'Noto Sans CJK SC'; font-size: {font_size} }}"
+        "table { border-collapse: separate; border-spacing: 0 }"
+        "td, th { border: 0.5pt solid black; padding: 2pt } tr { break-inside: avoid }"
+    )
+    return weasyprint.HTML(string=page.decode()).write_pdf(stylesheets=[css])
+
+
+@pytest.mark.integration
+def test_pdf_with_a_text_layer_reproduces_the_committed_table_fields():
+    """A real PDF (WeasyPrint renders the HTML table, rowspans kept) read back by pdfplumber."""
+    doc = read_document("plan.pdf", pdf_of(build("html"), "9pt"))
+    assert "龙湖区" in doc.body and "人均期望寿命" not in doc.body  # the table is not body text
+    plan, _ = draft_plan(doc, Options("longhu"))
+    drafts = {i["number"]: i for i in plan["indicators"]}
+    differences = []
+    for ind in committed("longhu").indicators:
+        want = table_fields("longhu", ind, True)
+        got = draft_fields(drafts[ind.number], True)
+        differences += [
+            f"#{ind.number} {f}: {got[f]!r} ≠ {v!r}" for f, v in want.items() if got[f] != v
+        ]
+    assert not differences, "\n".join(differences)
+
+
+@pytest.mark.integration
+def test_a_pdf_table_continued_over_pages_is_read_as_one():
+    import io
+
+    import pdfplumber
+
+    header, rows, title_lines = seed_table("longhu")
+    pdf = pdf_of(html_bytes("".join(title_lines), [], header, rows, ()), "16pt")
+    with pdfplumber.open(io.BytesIO(pdf)) as rendered:
+        assert len(rendered.pages) >= 2
+    plan, _ = draft_plan(read_document("plan.pdf", pdf), Options("longhu"))
+    assert [i["number"] for i in plan["indicators"]] == list(range(1, 31))
+    assert plan["indicators"][29]["target"]["text"] == "≥30"
+
+
+def test_a_pdf_without_a_text_layer_is_refused():
+    import weasyprint
+
+    blank = weasyprint.HTML(string="<p></p>").write_pdf()
+    with pytest.raises(PlanImportError, match="没有文字层"):
+        read_document("scan.pdf", blank)

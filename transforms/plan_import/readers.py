@@ -205,9 +205,13 @@ def read_pdf(data: bytes) -> Document:
     body: list[str] = []
     with pdfplumber.open(io.BytesIO(data)) as pdf:
         for page in pdf.pages:
-            body.append(page.extract_text() or "")
-            for raw in page.extract_tables():
-                grid = square([[Cell(cell_text(v)) for v in row] for row in raw])
+            found = page.find_tables()
+            rest = page
+            for table in found:
+                rest = rest.outside_bbox(table.bbox)
+            body.append(rest.extract_text() or "")
+            for table in found:
+                grid = square([[Cell(pdf_text(v)) for v in row] for row in table.extract()])
                 if tables and grid and len(grid[0]) == len(tables[-1][0]) and _continues(grid):
                     tables[-1].extend(grid)
                 else:
@@ -219,7 +223,13 @@ def read_pdf(data: bytes) -> Document:
     return Document(kind="pdf", tables=tables, body="\n".join(body))
 
 
-def _continues(grid: Grid) -> bool:
-    from transforms.plan_import.grid import is_header_text
+def pdf_text(value) -> str:
+    """A PDF cell's text with the line breaks of its wrapping removed (Chinese needs no space)."""
+    return re.sub(r"\s*\n\s*", "", cell_text(value))
 
-    return not any(is_header_text(c.text) for c in grid[0])
+
+def _continues(grid: Grid) -> bool:
+    """A table whose first row is an indicator row continues the table of the page before."""
+    from transforms.plan_import.rows import is_data_row
+
+    return is_data_row(grid[0])
