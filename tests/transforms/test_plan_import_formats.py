@@ -5,12 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.plan_docx import docx_bytes, html_bytes, xlsx_bytes
-from tests.transforms.test_plan_import_seeds import (
-    SEEDS,
-    committed,
-    draft_fields,
-    table_fields,
-)
+from tests.transforms.test_plan_import_seeds import SEEDS, differences
 from transforms.plan_import import Options, PlanImportError, draft_plan, read_document
 
 MERGED = (0, 4, 5)  # 指标类别, “十三五”目标 (rows 5–10) and 指标要求 are merged down
@@ -40,17 +35,8 @@ def test_each_format_reproduces_the_committed_table_fields(kind):
     plan, _ = draft_plan(read_document(f"plan.{kind}", build(kind)), Options("longhu"))
     assert plan["title_zh"] == "龙湖区卫生和计划生育事业发展“十三五”规划"
     assert (plan["baseline_year"], plan["target_year"]) == (2015, 2020)
-    drafts = {i["number"]: i for i in plan["indicators"]}
-    differences = []
-    for ind in committed("longhu").indicators:
-        want = table_fields("longhu", ind, True)
-        got = draft_fields(drafts[ind.number], True)
-        differences += [
-            f"#{ind.number} {f}: imported {got[f]!r}, plan {v!r}"
-            for f, v in want.items()
-            if got[f] != v
-        ]
-    assert not differences, "\n".join(differences)
+    found = differences("longhu", plan, True)
+    assert not found, "\n".join(found)
 
 
 @pytest.mark.parametrize("kind", ["docx", "html", "xlsx"])
@@ -139,15 +125,8 @@ def test_pdf_with_a_text_layer_reproduces_the_committed_table_fields():
     doc = read_document("plan.pdf", pdf_of(build("html"), "9pt"))
     assert "龙湖区" in doc.body and "人均期望寿命" not in doc.body  # the table is not body text
     plan, _ = draft_plan(doc, Options("longhu"))
-    drafts = {i["number"]: i for i in plan["indicators"]}
-    differences = []
-    for ind in committed("longhu").indicators:
-        want = table_fields("longhu", ind, True)
-        got = draft_fields(drafts[ind.number], True)
-        differences += [
-            f"#{ind.number} {f}: {got[f]!r} ≠ {v!r}" for f, v in want.items() if got[f] != v
-        ]
-    assert not differences, "\n".join(differences)
+    found = differences("longhu", plan, True)
+    assert not found, "\n".join(found)
 
 
 @pytest.mark.integration
