@@ -75,7 +75,7 @@ def draft_plan(doc: Document, opts: Options) -> tuple[dict, dict]:
     title = title_of(doc)
     plan_review: list[dict] = []
     grid = best_table(doc)
-    _, cols = indicators_of(grid, Context(None, 9999, "district", doc.kind == "text"))
+    _, cols = indicators_of(grid, Context(None, 9999, "district"))
     first, last = period_of(title, cols.target_year)
     target_year = opts.target_year or cols.target_year or last
     baseline_year = opts.baseline_year or cols.baseline_year or (first - 1 if first else None)
@@ -91,7 +91,7 @@ def draft_plan(doc: Document, opts: Options) -> tuple[dict, dict]:
             review("jurisdiction", "标题中未找到地区名称，请用 --area-name 指定", "no area name")
         )
     level = level_of(area_name)
-    ctx = Context(baseline_year, target_year, level, doc.kind == "text")
+    ctx = Context(baseline_year, target_year, level)
     indicators, _ = indicators_of(grid, ctx)
     text_figures(indicators, doc.body, baseline_year)
     move_text_baselines(indicators, "baseline" in cols.roles)
@@ -159,9 +159,7 @@ def best_table(doc: Document):
     readable = []
     for grid in doc.tables:
         try:
-            readable.append(
-                (len(indicators_of(grid, Context(None, 9999, "district", True))[0]), grid)
-            )
+            readable.append((len(indicators_of(grid, Context(None, 9999, "district"))[0]), grid))
         except PlanImportError:
             continue
     if not readable:

@@ -8,7 +8,7 @@ merged cell's text and ``merged=True``; a cell that is merely blank has ``text =
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,6 @@ class Document:
     kind: str
     tables: list[Grid]
     body: str = ""
-    notes: list[str] = field(default_factory=list)
 
 
 class PlanImportError(ValueError):

@@ -150,7 +150,6 @@ class Context:
     baseline_year: int | None
     target_year: int
     jurisdiction_level: str
-    text_input: bool
 
 
 def indicators_of(grid: Grid, ctx: Context) -> tuple[list[dict], Columns]:
