@@ -88,3 +88,30 @@ def test_text_rows_follow_the_numbering_when_a_cell_is_missing():
         ["4", "丁床位数", "6", ""],
     ]
     assert "正文继续" in doc.body and "表1 主要指标" in doc.body
+
+
+def test_numbering_that_restarts_per_category_becomes_one_sequence():
+    from transforms.plan_import import Options, draft_plan
+
+    lines = [
+        "某县卫生健康“十四五”规划",
+        "\t类别",
+        "\t序号",
+        "\t指标名称（单位）",
+        "\t2020年",
+        "\t2025年",
+    ]
+    lines += ["\t一、健康水平", "\t1", "\t人均预期寿命（岁）", "\t78", "\t79"]
+    lines += ["\t", "\t2", "\t婴儿死亡率（‰）", "\t4", "\t<5"]
+    lines += ["\t二、卫生资源", "\t1", "\t每千人口床位数（张）", "\t5", "\t6"]
+    lines += ["\t", "\t2", "\t每千人口注册护士数（人）", "\t3", "\t≥3.5"]
+    plan, _ = draft_plan(read_text("\n".join(lines).encode("gb18030")), Options("x"))
+    inds = plan["indicators"]
+    assert [(i["number"], i["category_zh"]) for i in inds] == [
+        (1, "一、健康水平"),
+        (2, "一、健康水平"),
+        (3, "二、卫生资源"),
+        (4, "二、卫生资源"),
+    ]
+    assert inds[2]["review_needed"][0]["field"] == "number"
+    assert inds[3]["unit"] == "人/千人口" and inds[3]["target"]["comparator"] == ">="

@@ -58,6 +58,8 @@ HEADER_WORDS = (
 
 def is_header_text(text: str) -> bool:
     t = re.sub(r"\s+", "", text)
+    if re.fullmatch(r"(?:19|20)\d\d年(?:底|末)?", t):  # a bare year column (2020年 | 2025年)
+        return True
     return bool(t) and not re.match(r"^\d+[.．、]", t) and any(w in t for w in HEADER_WORDS)
 
 

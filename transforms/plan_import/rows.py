@@ -167,6 +167,7 @@ def indicators_of(grid: Grid, ctx: Context) -> tuple[list[dict], Columns]:
         out.append(indicator_of(row, cols, running, ctx, len(out) + 1))
     if not out:
         raise PlanImportError("指标表没有数据行 / the indicator table has no rows")
+    renumber_repeats(out)
     mark_merged_targets(out, running)
     return out, cols
 
@@ -226,6 +227,20 @@ def indicator_of(row, cols: Columns, running: Running, ctx: Context, seq: int) -
     ind["decimals"] = decimals_of(baseline and baseline.get("text"), target_text)
     ind["review_needed"] = items
     return ind
+
+
+def renumber_repeats(indicators: list[dict]) -> None:
+    """Numbers that repeat (each category counted from 1) become one running sequence."""
+    numbers = [ind["number"] for ind in indicators]
+    if len(set(numbers)) == len(numbers):
+        return
+    for seq, ind in enumerate(indicators, 1):
+        if ind["number"] != seq:
+            why = f"表中序号为{ind['number']}（各类别分别编号），改为连续编号{seq}"
+            ind["review_needed"].insert(
+                0, review("number", why, "numbered per category; renumbered")
+            )
+            ind["number"] = seq
 
 
 def direction_items(target: dict, items: list[dict]) -> list[dict]:

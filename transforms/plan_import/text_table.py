@@ -101,14 +101,19 @@ def holds_number(cell: str, k: int, prefixed: bool) -> bool:
 
 
 def row_starts(cells: list[str], header_len: int, num_col: int, prefixed: bool) -> list[int]:
-    """Where each row begins: the position of number k minus the number column's index."""
+    """Where each row begins: the position of number k minus the number column's index (a table
+    that numbers each category from 1 again is followed through the restart)."""
     starts: list[int] = []
     expected = header_len + num_col
     k = 1
     while True:
-        lo = (starts[-1] + num_col + 2) if starts else header_len
+        # a row may have lost a cell or two, not more: the next number is not among its values
+        lo = (starts[-1] + num_col + max(2, header_len - 2)) if starts else header_len
         window = range(lo, min(len(cells), expected + header_len + 1))
         found = [p for p in window if holds_number(cells[p], k, prefixed)]
+        if not found and k > 1:
+            found = [p for p in window if holds_number(cells[p], 1, prefixed)]
+            k = 1 if found else k
         if not found:
             return starts
         pos = min(found, key=lambda p: abs(p - expected))
