@@ -70,6 +70,8 @@ def test_baselines_units_and_direction():
     assert unit_for("某某指数", None, "80")[1][0]["field"] == "unit"
     assert direction_for("三级医院平均住院日", "reach", None)[0] == "lower"
     assert direction_for("人均预期寿命", "reach", None)[0] == "higher"
+    assert direction_for("某病报告发病数", "reach", None, "/10万")[0] == "lower"
+    assert direction_for("某病报告发病数", ">=", None, "/10万") == ("higher", [])
 
 
 def test_text_rows_follow_the_numbering_when_a_cell_is_missing():

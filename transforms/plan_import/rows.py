@@ -192,12 +192,12 @@ def indicator_of(row, cols: Columns, running: Running, ctx: Context, seq: int) -
     category = category_of(row, cols, running)
     target_text, target_items = target_cell(row, cols, running, ctx, number)
     items += target_items
-    higher_guess, _ = direction_for(name, "reach", None)
-    target, facts, more = read_target(target_text, ctx.target_year, higher_guess == "higher")
-    items += more
     unit, more = unit_for(name, unit_text, target_text)
     items += more
-    direction, more = direction_for(name, target["comparator"], facts.get("delta"))
+    higher_guess, _ = direction_for(name, "reach", None, unit)
+    target, facts, more = read_target(target_text, ctx.target_year, higher_guess == "higher")
+    items += more
+    direction, more = direction_for(name, target["comparator"], facts.get("delta"), unit)
     items += direction_items(target, more)
     baseline, more = baseline_of(row, cols, ctx, facts)
     items += more

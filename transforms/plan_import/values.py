@@ -64,7 +64,10 @@ LOWER_IS_BETTER = (
     "剖宫产率",
     "药占比",
     "等待时间",
+    "费用增长",
 )
+# Units of rates that are mostly deaths or cases (lower is better) when the name says nothing.
+LOWER_UNITS = ("‰", "/10万", "1/10万", "/万")
 # Units by convention for names that print none (a ratio of nurses to doctors, a sex ratio).
 UNIT_CONVENTIONS = (
     ("医护比", "护士/医师"),
@@ -158,8 +161,11 @@ def judged_level(name: str, jurisdiction_level: str) -> tuple[str, list[dict]]:
     return "area", []
 
 
-def direction_for(name: str, comparator: str, delta: float | None) -> tuple[str, list[dict]]:
-    """higher/lower: from the comparator or a relative change when printed, else from the name."""
+def direction_for(
+    name: str, comparator: str, delta: float | None, unit: str = ""
+) -> tuple[str, list[dict]]:
+    """higher/lower: from the comparator or a relative change when printed, else guessed from
+    the name (死亡率, 发生率 …) or the unit (‰ and /10万 rates are mostly deaths and cases)."""
     if comparator in (">=", ">"):
         return "higher", []
     if comparator in ("<=", "<"):
@@ -170,6 +176,9 @@ def direction_for(name: str, comparator: str, delta: float | None) -> tuple[str,
     if hit:
         why = f"方向按名称中的“{hit}”推定为越低越好"
         return "lower", [review("direction", why, f"lower is better, guessed from '{hit}'")]
+    if unit.strip() in LOWER_UNITS:
+        why = f"方向按单位“{unit}”（多为死亡率、发病率）推定为越低越好"
+        return "lower", [review("direction", why, f"lower is better, guessed from the unit {unit}")]
     why = "目标未写明方向，按名称推定为越高越好"
     return "higher", [review("direction", why, "higher is better, guessed from the name")]
 
