@@ -147,3 +147,16 @@ def test_an_existing_plan_is_not_overwritten(county_docx, tmp_path):
     assert import_command(county_docx, Options("qingshan", area_code="1"), plans) == 2
     assert (plans / "qingshan" / "plan.yaml").read_bytes() == before
     assert validate_command(plans / "qingshan") == 0
+
+
+def test_reported_formula_and_review_items_in_the_model():
+    from pydantic import ValidationError
+
+    from healthplan.definitions import Formula, ReviewItem
+
+    assert Formula(kind="reported").elements() == set()
+    assert Formula(kind="reported", element="life_expectancy").elements() == {"life_expectancy"}
+    with pytest.raises(ValidationError, match="reported formula takes no numerator"):
+        Formula(kind="reported", numerator=["a"], denominator=["b"])
+    with pytest.raises(ValidationError):
+        ReviewItem(field="unit")  # why_zh is required
