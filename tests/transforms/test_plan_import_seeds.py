@@ -145,6 +145,7 @@ def test_without_a_baseline_column_the_text_figure_becomes_the_baseline():
     for ind in from_text:
         want = expected[ind["number"]]
         assert ind["baseline"]["value"] == want.baseline.value, ind["number"]
+        assert ind["baseline"]["text"] == want.baseline.text, ind["number"]
         # the committed Guilin plan quotes the clause (up to ；), the draft the whole sentence
         assert want.baseline_sentence.strip() in ind["baseline_sentence"], ind["number"]
         assert any(r["field"] == "baseline" for r in ind["review_needed"])

@@ -178,10 +178,21 @@ def move_text_baselines(indicators: list[dict], table_has_baseline: bool) -> Non
         values = {f["value"] for f in figures}
         if ind["baseline"] is None and len(values) == 1:
             f = figures[0]
-            ind["baseline"] = {"value": f["value"], "year": f["year"], "text": f"{f['value']:g}"}
+            text = printed_figure(f["value"], f["sentence"])
+            ind["baseline"] = {"value": f["value"], "year": f["year"], "text": text}
             ind["baseline_source"] = "text"
             ind["baseline_sentence"] = f["sentence"]
             why = "规划表无基期值，取自正文，请核对"
             ind["review_needed"] = [r for r in ind["review_needed"] if r["field"] != "baseline"] + [
                 review("baseline", why, "baseline read from the body text")
             ]
+
+
+def printed_figure(value: float, sentence: str) -> str:
+    """The figure as the sentence prints it, with its unit and 左右/以上 (4.13‰, 108左右)."""
+    number = f"{value:g}"
+    m = re.search(
+        rf"(?<![\d.]){re.escape(number)}(?:\s*(?:%|％|‰|/10万|岁|元|人|名|张|天|个))?(?:左右|以上)?",
+        sentence,
+    )
+    return m.group().replace(" ", "") if m else number
