@@ -412,11 +412,21 @@ def plan_import(
         Path, typer.Argument(help="规划文件 / plan document (.docx .xlsx .html .txt .pdf)")
     ],
     id: Annotated[str, typer.Option("--id", help="新规划代号 / new plan id")],
-    area_code: Annotated[str | None, typer.Option("--area-code", help="地区代码")] = None,
-    area_name: Annotated[str | None, typer.Option("--area-name", help="地区名称")] = None,
-    baseline_year: Annotated[int | None, typer.Option("--baseline-year", help="基期年")] = None,
-    target_year: Annotated[int | None, typer.Option("--target-year", help="目标年")] = None,
-    out: Annotated[Path | None, typer.Option("--out", help="plans 目录 / plans folder")] = None,
+    area_code: Annotated[
+        str | None, typer.Option("--area-code", help="地区代码 / area code")
+    ] = None,
+    area_name: Annotated[
+        str | None, typer.Option("--area-name", help="地区名称 / area name")
+    ] = None,
+    baseline_year: Annotated[
+        int | None, typer.Option("--baseline-year", help="基期年 / baseline year")
+    ] = None,
+    target_year: Annotated[
+        int | None, typer.Option("--target-year", help="目标年 / target year")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="写入 DIR/ID/（默认 plans 目录）/ writes DIR/ID/")
+    ] = None,
 ):
     """从规划文件的指标表生成规划草稿 / draft plans/ID/ from a plan document's indicator table."""
     from flows.plans import import_command
