@@ -66,7 +66,8 @@ def test_docx_vertical_merge_is_in_the_file():
 
 def test_html_with_a_two_row_header_and_category_heading_rows():
     """A header split over two rows (指标值 over 2020年 | 2025年) and categories as heading rows."""
-    page = """<html><head><meta charset="gb2312"></head><body><h1>某某市卫生健康“十四五”规划</h1>
+    page = """<html><head><meta charset="gb2312"></head><body><table><tr><td>
+    <h1>某某市卫生健康“十四五”规划</h1><p>2020年，全市婴儿死亡率为3.5‰。</p>
     <table><tr><th rowspan=2>序号</th><th rowspan=2>指标名称</th><th rowspan=2>单位</th>
     <th colspan=2>指标值</th><th rowspan=2>属性</th></tr><tr><th>2020年</th><th>2025年</th></tr>
     <tr><td colspan=6>一、健康水平</td></tr>
@@ -74,7 +75,7 @@ def test_html_with_a_two_row_header_and_category_heading_rows():
     <tr><td>2</td><td>婴儿死亡率</td><td>‰</td><td>3.2</td><td>&lt;4</td></tr>
     <tr><td colspan=6>二、卫生资源</td></tr>
     <tr><td>3</td><td>每千人口床位数</td><td>张</td><td>5.9</td><td>6.5</td><td>约束性</td></tr>
-    </table></body></html>""".encode("gb18030")
+    </table></td></tr></table></body></html>""".encode("gb18030")  # inside a layout table
     plan, areas = draft_plan(read_document("plan.html", page), Options("mou", area_code="999901"))
     inds = plan["indicators"]
     assert [(i["number"], i["category_zh"]) for i in inds] == [
@@ -90,6 +91,7 @@ def test_html_with_a_two_row_header_and_category_heading_rows():
     }
     assert inds[1]["attribute"] == "预期性" and inds[1]["attribute_from_merged_cell"] is True
     assert inds[2]["unit"] == "张/千人口" and inds[2]["baseline"]["value"] == 5.9
+    assert [(f["value"], f["year"]) for f in inds[1]["text_figures"]] == [(3.5, 2020)]
     assert (plan["baseline_year"], plan["target_year"], plan["mid_term_year"]) == (2020, 2025, 2023)
     assert areas["areas"][0] == {
         "code": "999901",

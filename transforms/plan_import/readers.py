@@ -124,9 +124,11 @@ def read_html(data: bytes) -> Document:
     heading = root.findtext(".//h1") or root.findtext(".//title")
     if heading:
         body.append(heading.strip())
-    tables = [without_caption(html_grid(t), body) for t in root.iter("table")]
-    for t in list(root.iter("table")):
-        t.drop_tree()
+    grids = [(t, html_grid(t)) for t in root.iter("table")]
+    tables = [without_caption(grid, body) for _, grid in grids]
+    for t, grid in grids:  # data tables leave the body text; layout tables around it stay
+        if not list(t.iter("table"))[1:] and grid and len(grid[0]) >= 3:
+            t.drop_tree()
     for el in root.iter(*BLOCK_TAGS):
         el.tail = "\n" + (el.tail or "")
     body.append(root.text_content())
@@ -136,7 +138,7 @@ def read_html(data: bytes) -> Document:
 def html_grid(table) -> Grid:
     """The <table>'s grid: a cell under a rowspan carries its text, merged=True."""
     taken: dict[tuple[int, int], Cell] = {}
-    rows = [tr for tr in table.iter("tr") if tr.getparent() is not None]
+    rows = [tr for tr in table.iter("tr") if next(tr.iterancestors("table")) is table]
     for r, tr in enumerate(rows):
         c = 0
         for td in tr:
