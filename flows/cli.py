@@ -562,6 +562,36 @@ def plan_new(name: Annotated[str, typer.Argument(help="新规划代号 / new pla
     raise typer.Exit(new_command(name))
 
 
+@plan_app.command("import")
+def plan_import(
+    file: Annotated[
+        Path, typer.Argument(help="规划文件 / plan document (.docx .xlsx .html .txt .pdf)")
+    ],
+    id: Annotated[str, typer.Option("--id", help="新规划代号 / new plan id")],
+    area_code: Annotated[
+        str | None, typer.Option("--area-code", help="地区代码 / area code")
+    ] = None,
+    area_name: Annotated[
+        str | None, typer.Option("--area-name", help="地区名称 / area name")
+    ] = None,
+    baseline_year: Annotated[
+        int | None, typer.Option("--baseline-year", help="基期年 / baseline year")
+    ] = None,
+    target_year: Annotated[
+        int | None, typer.Option("--target-year", help="目标年 / target year")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="写入 DIR/ID/（默认 plans 目录）/ writes DIR/ID/")
+    ] = None,
+):
+    """从规划文件的指标表生成规划草稿 / draft plans/ID/ from a plan document's indicator table."""
+    from flows.plans import import_command
+    from transforms.plan_import import Options
+
+    options = Options(id, area_code, area_name, baseline_year, target_year)
+    raise typer.Exit(import_command(file, options, out))
+
+
 @sample_app.command("generate")
 def sample_generate(
     out: Annotated[Path, typer.Option("--out")] = Path("samples/inbox"),

@@ -1,4 +1,4 @@
-"""`healthplan plan validate` and `healthplan plan new`: a bureau adds its own plan as data."""
+"""`healthplan plan validate`, `plan new` and `plan import`: a bureau adds its own plan as data."""
 
 from __future__ import annotations
 
@@ -153,6 +153,11 @@ def validate_command(path: Path) -> int:
                 console.print(f"  - {p}", markup=False)
         else:
             console.print(f"[green]✔ {folder}：校验通过 / valid[/]")
+        warnings = review_warnings(folder)
+        if warnings:
+            console.print(f"[yellow]! {folder}：{len(warnings)} 处待核对 / marked for review[/]")
+            for w in warnings:
+                console.print(f"  - {w}", markup=False)
     if total == 0 and plans_dir.exists():
         try:
             load_catalog(plans_dir)
@@ -182,3 +187,154 @@ def new_command(name: str) -> int:
     console.print(f"已写入骨架 / skeleton written: {target}")
     console.print(f"下一步 / next: 编辑后运行 / edit, then run  healthplan plan validate {target}")
     return 0
+
+
+# ------------------------------------------------------------------ plan import
+
+INDICATOR_KEYS = (
+    "number", "category_zh", "category_en", "name_zh", "name_en", "unit", "direction",
+    "baseline", "baseline_source", "baseline_sentence", "target", "attribute",
+    "attribute_from_merged_cell", "level", "formula", "text_figures", "decimals", "review_needed",
+)  # fmt: skip
+
+
+def _plain(value):
+    """Integral floats as ints, recursively, so the YAML reads as the plan prints (77, not 77.0)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _dump(data) -> str:
+    return yaml.safe_dump(
+        _plain(data), allow_unicode=True, sort_keys=False, width=100, default_flow_style=False
+    )
+
+
+def plan_yaml(plan: dict, source_name: str) -> str:
+    """plan.yaml's text: a header, then each indicator with its review list as a comment too."""
+    head = {k: v for k, v in plan.items() if k not in ("indicators", "text_goals")}
+    lines = [
+        f"# 由 `healthplan plan import {source_name}` 生成的草稿 / draft written by plan import.",
+        "# 标有 review_needed 的字段是推定的，请逐条核对后删除该条；`healthplan plan validate`",
+        "# 会列出尚未核对的条目。Fields under review_needed were guessed: check each, then delete",
+        "# the entry; `healthplan plan validate` lists the ones left.",
+        "# formula {kind: reported}：指标值取自指标监测表（healthplan ingest）/ value from the",
+        "# indicator monitoring sheet; map it to data elements later if the counts are at hand.",
+        _dump(head).rstrip(),
+        "",
+        "indicators:",
+    ]
+    for ind in plan["indicators"]:
+        ordered = {k: ind[k] for k in INDICATOR_KEYS if k in ind and ind[k] != []}
+        lines.append("")
+        for item in ind.get("review_needed", []):
+            lines.append(f"# 待核对 review #{ind['number']} {item['field']}: {item['why_zh']}")
+        entry = _dump([ordered]).rstrip().splitlines()
+        lines.extend(entry)
+    lines += ["", "text_goals: []", ""]
+    return "\n".join(lines)
+
+
+AREAS_HEAD = (
+    "# 地区 / areas: 代码、中英文名、层级（city/district/county/town/street）、上级代码。\n"
+    "# 根为规划所属地区；按“以县（区）/以镇（街道）为单位”评价的指标需要在此补充下辖地区。\n"
+    "# The root is the jurisdiction; add its counties or towns for per-unit indicators.\n"
+)
+ELEMENTS_TEXT = (
+    "# 本规划新增的数据元（可选）/ data elements this plan adds (optional).\n"
+    "# 导入的指标取自指标监测表（formula kind: reported），不需要数据元。\n"
+    "elements: []\n"
+)
+
+
+def review_lines(plan: dict) -> list[str]:
+    """Every guess of the draft, one line each, Chinese first."""
+    out = [f"规划 plan {r['field']}: {r['why_zh']} / {r['why_en']}" for r in plan["review_needed"]]
+    for ind in plan["indicators"]:
+        for r in ind.get("review_needed", []):
+            out.append(
+                f"#{ind['number']} {ind['name_zh']} · {r['field']}: {r['why_zh']} / {r['why_en']}"
+            )
+    return out
+
+
+def import_command(source: Path, options, out_dir: Path | None = None) -> int:
+    """Write plans/<id>/ from a plan document; 0 when it validates, 1 when not, 2 on bad input."""
+    from transforms.plan_import import PlanImportError, draft_plan, read_document
+
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", options.plan_id):
+        console.print(
+            f"[red]规划代号只能用小写字母、数字、下划线 / plan id must match [a-z][a-z0-9_]*: "
+            f"{options.plan_id!r}[/]"
+        )
+        return 2
+    source = Path(source)
+    plans_dir = Path(out_dir) if out_dir else get_settings().plans_dir
+    target = plans_dir / options.plan_id
+    if target.exists():
+        console.print(f"[red]已存在 / already exists: {target}[/]")
+        return 2
+    if not source.is_file():
+        console.print(f"[red]{source}：文件不存在 / file not found[/]")
+        return 2
+    try:
+        plan, areas = draft_plan(read_document(source.name, source.read_bytes()), options)
+    except PlanImportError as e:
+        console.print(f"[red]✖ {source}：{e}[/]", markup=False)
+        return 2
+    plan["source_document"] = f"source{source.suffix.lower()}"
+    _write_folder(target, plan, areas, source)
+    n = len(plan["indicators"])
+    console.print(f"已写入草稿 / draft written: {target}（{n} 项指标 / indicators）")
+    guesses = review_lines(plan)
+    if guesses:
+        console.print(
+            f"[yellow]待核对 {len(guesses)} 处推定 / {len(guesses)} guesses to review:[/]"
+        )
+        for line in guesses:
+            console.print(f"  - {line}", markup=False)
+    return validate_command(target)
+
+
+def _write_folder(target: Path, plan: dict, areas: dict, source: Path) -> None:
+    """All files written to a temporary folder first, then moved in place: never half a plan."""
+    import shutil
+    import tempfile
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        (tmp / "plan.yaml").write_text(plan_yaml(plan, source.name), encoding="utf-8")
+        (tmp / "areas.yaml").write_text(AREAS_HEAD + _dump(areas), encoding="utf-8")
+        (tmp / "elements.yaml").write_text(ELEMENTS_TEXT, encoding="utf-8")
+        shutil.copyfile(source, tmp / plan["source_document"])
+        tmp.rename(target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def review_warnings(folder: Path) -> list[str]:
+    """What the plan still marks for review (review_needed), as warnings naming file and field."""
+    data, errs = _read(folder / "plan.yaml")
+    if errs or not isinstance(data, dict):
+        return []
+    path = folder / "plan.yaml"
+    out = [
+        f"{path}: field {r.get('field')}: {r.get('why_zh')}"
+        for r in data.get("review_needed") or []
+        if isinstance(r, dict)
+    ]
+    for ind in data.get("indicators") or []:
+        for r in (ind.get("review_needed") or []) if isinstance(ind, dict) else []:
+            if isinstance(r, dict):
+                out.append(
+                    f"{path}: field indicators.{ind.get('number')}.{r.get('field')}: "
+                    f"{r.get('why_zh')}"
+                )
+    return out

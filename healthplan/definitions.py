@@ -252,6 +252,14 @@ class Inference(Strict):
     why_en: str | None = None
 
 
+class ReviewItem(Strict):
+    """Something `plan import` guessed and a person must confirm (`plan validate` warns)."""
+
+    field: str
+    why_zh: str
+    why_en: str | None = None
+
+
 class ValueRange(Strict):
     """What the quantity allows (a rate is never below 0, a share never above 100 %)."""
 
@@ -312,6 +320,7 @@ class Indicator(Strict):
     inferred: list[Inference] = Field(
         default_factory=list, description="values inferred beyond the flags above, and why"
     )
+    review_needed: list[ReviewItem] = Field(default_factory=list)
 
     @property
     def sign(self) -> int:
@@ -391,6 +400,7 @@ class Plan(Strict):
     mid_term_year: int
     source_document: str | None = None
     thresholds: dict[str, float] = Field(default_factory=dict)
+    review_needed: list[ReviewItem] = Field(default_factory=list)
     indicators: list[Indicator]
     text_goals: list[TextGoal] = Field(default_factory=list)
 

@@ -22,6 +22,9 @@ os.environ["PREFECT_API_URL"] = ""
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ["PREFECT_LOGGING_LEVEL"] = "WARNING"
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# openpyxl writes with lxml when it is installed (python-docx brings it): other bytes. The
+# committed corpus and the tests that patch sheet XML expect openpyxl's own writer.
+os.environ.setdefault("OPENPYXL_LXML", "False")
 
 # ------------------------------------------------------------------------------------------------
 # PostgreSQL: a real PostgreSQL 15 server for the whole session, started only when a test asks.

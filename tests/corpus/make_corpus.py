@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 import struct
 import sys
@@ -25,6 +26,9 @@ import zlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+
+# openpyxl's own XML writer, not lxml's (python-docx installs lxml): the same bytes everywhere.
+os.environ.setdefault("OPENPYXL_LXML", "False")
 
 HERE = Path(__file__).resolve().parent
 BASELINE = HERE / "baseline"
