@@ -235,10 +235,12 @@ def ingest(args: dict) -> dict:
     clock.add("setup (migrate, sync definitions, layouts)", time.perf_counter() - t)
 
     # parse: the readers that turn bytes into rows of cells
-    parsing._read_csv = clock.wrap("parse csv", parsing._read_csv)
-    parsing._Workbook.__init__ = clock.wrap("parse xlsx", parsing._Workbook.__init__)
-    parsing._Workbook.table = clock.wrap("parse xlsx", parsing._Workbook.table)
-    parsing._Workbook.blocks = clock.wrap_iter("parse xlsx", parsing._Workbook.blocks)
+    from transforms.parsing import csv_table, parse, xlsx_table
+
+    parse._read_csv = clock.wrap("parse csv", csv_table._read_csv)
+    xlsx_table._Workbook.__init__ = clock.wrap("parse xlsx", xlsx_table._Workbook.__init__)
+    xlsx_table._Workbook.table = clock.wrap("parse xlsx", xlsx_table._Workbook.table)
+    xlsx_table._Workbook.blocks = clock.wrap_iter("parse xlsx", xlsx_table._Workbook.blocks)
     ing.read_source = clock.wrap("read", ing.read_source)
     ing.already_loaded = clock.wrap("read", ing.already_loaded)
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-import transforms.parsing as parsing
 from healthplan.definitions import load_catalog
 from healthplan.layouts import load_layouts
 from healthplan.settings import REPO_ROOT
-from transforms.parsing import CatalogInfo
+from transforms.parsing import CatalogInfo, parse
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +24,12 @@ def block_outcomes(monkeypatch):
     """What each block-by-block attempt gave: True where its result was used, False where the
     file went back to the whole read."""
     outcomes: list[bool] = []
-    original = parsing._parsed_in_blocks
+    original = parse._parsed_in_blocks
 
     def recorded(*args, **kwargs):
         out = original(*args, **kwargs)
         outcomes.append(out is not None)
         return out
 
-    monkeypatch.setattr(parsing, "_parsed_in_blocks", recorded)
+    monkeypatch.setattr(parse, "_parsed_in_blocks", recorded)
     return outcomes

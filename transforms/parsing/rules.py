@@ -1,0 +1,209 @@
+"""A cell in its row's context → a checked value or a reject: area, year, element value, yes/no
+flag, mapped field."""
+
+from __future__ import annotations
+
+import copy
+import operator
+from dataclasses import dataclass, field
+from typing import Any
+
+from healthplan.definitions import DataElement
+from healthplan.layouts import (
+    DEFAULT_FLAG_MAP,
+    Column,
+    normalize_header,
+)
+from transforms.parsing.cells import (
+    _CODE,
+    CellError,
+    _is_blank,
+    _key,
+    _parse_year,
+    _text,
+    parse_number,
+    shorten,
+)
+from transforms.parsing.layout_match import _Candidate
+from transforms.parsing.results import CatalogInfo, Limits, Reject
+
+GROUP_NOT_LOADED = "；本组合计未入库 / the group's total was not loaded"
+
+
+@dataclass
+class _Ctx:
+    name: str
+    cand: _Candidate
+    info: CatalogInfo
+    current_year: int
+    limits: Limits
+    rejects: list[Reject] = field(default_factory=list)
+    flags: list[Reject] = field(default_factory=list)
+    rows_read: int = 0
+    maps: dict[str, dict[str, str]] = field(default_factory=dict)
+    # the file's field columns, looked up once (they are read on every row)
+    year_header: str | None = field(init=False, default=None)  # None: the year is the file's
+    area_header: str | None = field(init=False, default=None)
+    name_header: str | None = field(init=False, default=None)
+    headers: list[str] = field(init=False, default_factory=list)  # the mapped ones, in order
+    # a facility field's result per distinct text, for the blocks after (see _facility_block)
+    field_results: dict[str, dict[str, Any]] = field(init=False, default_factory=dict)
+    last_index: int = field(init=False, default=-1)  # of the mapped columns
+    cells_of: Any = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        lay = self.cand.layout
+        for what, mapping in lay.value_maps.items():
+            self.maps[what] = {normalize_header(k): v for k, v in mapping.items()}
+        flags = {normalize_header(k): v for k, v in DEFAULT_FLAG_MAP.items()}
+        flags.update(self.maps.get("flag", {}))
+        self.maps["flag"] = flags
+        year_col = lay.field_column("year")
+        if year_col and year_col[0] in self.cand.colmap:
+            self.year_header = year_col[0]
+        area_col, name_col = lay.field_column("area_code"), lay.field_column("area_name")
+        self.area_header = area_col[0] if area_col else None
+        self.name_header = name_col[0] if name_col else None
+        colmap = self.cand.colmap
+        self.headers = list(colmap)
+        self.last_index = max(colmap.values(), default=-1)
+        # a row's mapped cells at once, where the row reaches every mapped column
+        self.cells_of = operator.itemgetter(*colmap.values()) if len(colmap) > 1 else None
+
+    def scratch(self) -> _Ctx:
+        """A context of the same file whose rejects and flags go nowhere that counts."""
+        scratch = copy.copy(self)  # the maps and columns as they are: only read
+        scratch.rejects, scratch.flags, scratch.rows_read = [], [], 0
+        return scratch
+
+    def reject(self, row: int | None, field: str | None, value: Any, reason: str) -> None:
+        self.rejects.append(Reject(self.name, row, field, shorten(value), reason))
+
+    def flag(self, row: int | None, field: str | None, value: Any, reason: str) -> None:
+        self.flags.append(Reject(self.name, row, field, shorten(value), reason))
+
+
+def _area(ctx: _Ctx, raw: Any, rownum: int, header: str) -> str | None:
+    if _is_blank(raw):
+        ctx.reject(rownum, header, raw, "缺少地区代码 / area code missing")
+        return None
+    code = "".join(_text(raw).split())
+    if not _CODE.fullmatch(code) or len(code) > 64:
+        ctx.reject(rownum, header, raw, "地区代码格式不对 / malformed area code")
+        return None
+    if code not in ctx.info.areas:
+        ctx.reject(rownum, header, raw, f"未知地区代码 / unknown area code {shorten(code, 40)}")
+        return None
+    return code
+
+
+def _year(ctx: _Ctx, cells: dict[str, Any], rownum: int) -> int | None:
+    lay = ctx.cand.layout
+    header = ctx.year_header
+    if header is None:
+        return ctx.cand.file_year
+    raw = cells[header]
+    if _is_blank(raw):
+        if ctx.cand.file_year is not None:
+            return ctx.cand.file_year
+        ctx.reject(rownum, header, raw, "缺少年份 / year missing")
+        return None
+    try:
+        year = _parse_year(raw)
+    except CellError as e:
+        ctx.reject(rownum, header, raw, str(e))
+        return None
+    if year > ctx.current_year:
+        ctx.reject(rownum, header, raw, f"未来年份 / year in the future (now {ctx.current_year})")
+        return None
+    if not lay.covers(year):
+        ctx.reject(
+            rownum,
+            header,
+            raw,
+            f"年份超出版式 {lay.id} 的适用范围 {lay.years_text} / year outside the layout's years",
+        )
+        return None
+    return year
+
+
+def _value(
+    ctx: _Ctx, raw: Any, col: Column, element: DataElement, rownum: int, header: str
+) -> tuple[float, float] | None:
+    """A checked element value in the element's unit and its rounding precision, or None."""
+    if element.kind == "flag" and isinstance(raw, str):
+        flag = ctx.maps["flag"].get(_key(raw))
+        if flag is not None:
+            return float(flag), 1.0
+    try:
+        parsed = parse_number(raw)
+    except CellError as e:
+        ctx.reject(rownum, header, raw, str(e))
+        return None
+    if parsed is None:
+        return None
+    value, sign, decimals = parsed
+    unit = "%" if col.percent or element.unit in ("%", "％") else "‰" if element.unit == "‰" else ""
+    if sign and not unit:
+        ctx.reject(
+            rownum,
+            header,
+            raw,
+            f"含「{sign}」号，但该列不是比率 / a {sign} sign in a column of counts",
+        )
+        return None
+    if sign and sign != unit:
+        factor = 10.0 if unit == "‰" else 0.1
+        value *= factor
+        ctx.flag(
+            rownum,
+            header,
+            raw,
+            f"按「{sign}」填报，已换算为「{unit}」/ given in {sign}, converted to {unit}",
+        )
+    if unit:
+        cap = element.max if element.max is not None else (100.0 if unit == "%" else 1000.0)
+        if value > cap:
+            ctx.reject(rownum, header, raw, f"比率超过 {cap:g}{unit} / share over {cap:g} {unit}")
+            return None
+    value *= col.scale
+    # whole numbers in an unscaled column are exact; decimals or a scale mean rounding
+    precision = 10.0 ** (-decimals) * col.scale if decimals or col.scale != 1.0 else 0.0
+    if col.scale != 1.0:
+        value = round(value, 6)
+    if element.min is not None and value < element.min:
+        if element.min == 0:
+            ctx.reject(rownum, header, raw, "负数 / negative value")
+        else:
+            ctx.reject(rownum, header, raw, f"低于下限 {element.min:g} / below the minimum")
+        return None
+    if element.max is not None and not unit and value > element.max:
+        ctx.reject(rownum, header, raw, f"超过上限 {element.max:g} / above the maximum")
+        return None
+    return value, precision
+
+
+def _mapped(ctx: _Ctx, what: str, raw: Any, rownum: int, header: str) -> str | None:
+    lay = ctx.cand.layout
+    if _is_blank(raw):
+        label = "经济类型" if what == "ownership" else "机构类别"
+        ctx.reject(rownum, header, raw, f"缺少{label} / {what} missing")
+        return None
+    mapping = ctx.maps.get(what, {})
+    key = _key(raw)
+    value = mapping.get(key) or (key if key in set(mapping.values()) else None)
+    if value is None:
+        label = "经济类型" if what == "ownership" else "机构类别"
+        known = "、".join(lay.value_maps.get(what, {}))  # type: ignore[call-overload]
+        ctx.reject(rownum, header, raw, f"未知{label}（可用：{known}）/ unknown {what}")
+    return value
+
+
+def _flag_cell(ctx: _Ctx, raw: Any) -> float | None:
+    """A 是/否 cell as 1.0 / 0.0, None when blank; CellError when it is neither."""
+    if _is_blank(raw):
+        return None
+    flag = ctx.maps["flag"].get(_key(raw))
+    if flag is None:
+        raise CellError("是/否值无法识别 / not a yes/no value" + GROUP_NOT_LOADED)
+    return float(flag)
