@@ -24,12 +24,12 @@ def block_outcomes(monkeypatch):
     """What each block-by-block attempt gave: True where its result was used, False where the
     file went back to the whole read."""
     outcomes: list[bool] = []
-    original = parse._parsed_in_blocks
+    original = parse.parsed_in_blocks
 
     def recorded(*args, **kwargs):
         out = original(*args, **kwargs)
         outcomes.append(out is not None)
         return out
 
-    monkeypatch.setattr(parse, "_parsed_in_blocks", recorded)
+    monkeypatch.setattr(parse, "parsed_in_blocks", recorded)
     return outcomes

@@ -347,7 +347,7 @@ def test_two_columns_of_one_element_are_summed_as_before():
 def test_zip_check_marks_sheets_with_formulas_even_across_its_read_chunks(mark, offset):
     """The zip check reads members in 1 MiB chunks; a mark split between two still counts."""
     from transforms.parsing import DEFAULT_LIMITS
-    from transforms.parsing.xlsx_zip import _check_zip
+    from transforms.parsing.xlsx_zip import check_zip
 
     sheet = b" " * ((1 << 20) - offset) + mark + b" " * 100
     buf = io.BytesIO()
@@ -355,7 +355,7 @@ def test_zip_check_marks_sheets_with_formulas_even_across_its_read_chunks(mark, 
         z.writestr("xl/workbook.xml", b"<workbook/>")
         z.writestr("xl/worksheets/sheet1.xml", sheet)
         z.writestr("xl/worksheets/sheet2.xml", b" " * (2 << 20))
-    _, marked = _check_zip("x.xlsx", buf.getvalue(), DEFAULT_LIMITS)
+    _, marked = check_zip("x.xlsx", buf.getvalue(), DEFAULT_LIMITS)
     assert marked == {"xl/worksheets/sheet1.xml"}
 
 
@@ -374,12 +374,12 @@ def test_groups_too_many_to_number_are_keyed_per_row(seed: int, monkeypatch):
 
 def test_few_distinct_cells_tell_one_from_true():
     """1.0 == True: where a column holds both, cells are told apart by type too."""
-    from transforms.parsing.table import _Cells
+    from transforms.parsing.table import Cells
 
-    mixed = _Cells([1.0, True, 1.0, "是", True], few=True)
+    mixed = Cells([1.0, True, 1.0, "是", True], few=True)
     codes, distinct = mixed.coded()
     assert codes.tolist() == [0, 1, 0, 2, 1] and distinct == [1.0, True, "是"]
     assert [type(c) for c in distinct] == [float, bool, str] and mixed.types == {float, bool, str}
-    texts = _Cells(["是", "否", "是", ""], few=True)
+    texts = Cells(["是", "否", "是", ""], few=True)
     assert texts.coded()[0].tolist() == [0, 1, 0, 2] and texts.types == {str}
-    assert _Cells(["x" * 50, "y"], few=True).long_text(40).tolist() == [True, False]
+    assert Cells(["x" * 50, "y"], few=True).long_text(40).tolist() == [True, False]

@@ -50,7 +50,7 @@ def outcome(data: bytes, real, name: str = "resources_2019.xlsx"):
 def check_outcome(data: bytes, name: str = "resources_2019.xlsx") -> tuple[str, str] | None:
     """What the zip check on opening, on its own, raises for the file (None: it passes)."""
     try:
-        xlsx_zip._check_zip(name, data, DEFAULT_LIMITS)
+        xlsx_zip.check_zip(name, data, DEFAULT_LIMITS)
     except Exception as e:  # noqa: BLE001
         return type(e).__name__, str(e)
     return None
@@ -187,7 +187,7 @@ def test_a_workbook_opened_for_its_sheet_names_names_damage_first(monkeypatch):
     expected = check_outcome(data)
     assert expected is not None
     with pytest.raises(UnreadableFile) as e:
-        xlsx_table._Workbook("x.xlsx", data, DEFAULT_LIMITS)
+        xlsx_table.XlsxBook("x.xlsx", data, DEFAULT_LIMITS)
     assert ("UnreadableFile", str(e.value)) == check_outcome(data, "x.xlsx")
 
 
@@ -202,7 +202,7 @@ def test_the_read_of_blocks_marks_a_sheet_as_the_check_does(mark, offset, chunk)
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
         z.writestr("xl/workbook.xml", b"<workbook/>")
         z.writestr(SHEET, sheet)
-    zf, marked = xlsx_zip._check_zip("x.xlsx", buf.getvalue(), DEFAULT_LIMITS)
+    zf, marked = xlsx_zip.check_zip("x.xlsx", buf.getvalue(), DEFAULT_LIMITS)
     book = SimpleNamespace(
         name="x.xlsx",
         limits=DEFAULT_LIMITS,
@@ -212,7 +212,7 @@ def test_the_read_of_blocks_marks_a_sheet_as_the_check_does(mark, offset, chunk)
         failed=False,
     )
     with zf.open(SHEET) as stream:
-        check = xlsx_zip._MemberCheck(book, SHEET, stream)  # type: ignore[arg-type]
+        check = xlsx_zip.MemberCheck(book, SHEET, stream)  # type: ignore[arg-type]
         while check.read(chunk):
             pass
     assert book.marked == marked and book.unchecked == {}

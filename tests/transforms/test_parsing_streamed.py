@@ -146,7 +146,7 @@ def test_a_header_only_sheet_is_unreadable_either_way(real, streams, monkeypatch
 
 def test_claimed_keys_answer_as_a_dict_of_facility_and_year():
     """The keys claimed so far, carried from block to block: one year or several."""
-    claimed = facility_totals._Claimed()
+    claimed = facility_totals.Claimed()
     assert not claimed and claimed.get(("F1", 2019)) is None
     claimed.claim(["F1", "F2", "F3"], [2019, 2019, 2019], np.array([0, 2]), 10)
     assert claimed and claimed.get(("F1", 2019)) == 10 and claimed.get(("F3", 2019)) == 12
@@ -163,7 +163,7 @@ def test_claimed_keys_answer_as_a_dict_of_facility_and_year():
 def test_new_claims_tell_the_keys_claimed_before():
     """A block of one year claims its clean rows' keys in one pass; a key claimed before keeps
     its first row, and is told as claimed before."""
-    claimed = facility_totals._Claimed()
+    claimed = facility_totals.Claimed()
     claimed[("F2", 2019)] = 5
     before = claimed.claim_new(["F1", "F2", "F3", "F4"], 2019, np.array([0, 1, 3]), 20)
     assert before.tolist() == [False, True, False, False]

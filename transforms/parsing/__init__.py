@@ -22,8 +22,8 @@ from transforms.parsing.cells import (
     parse_number,
     shorten,
 )
-from transforms.parsing.csv_table import detect_encoding
-from transforms.parsing.layout_match import choose_layout
+from transforms.parsing.csv_table import detect_encoding, read_csv_table
+from transforms.parsing.layout_match import LayoutMatch, choose_layout
 from transforms.parsing.parse import parse_file
 from transforms.parsing.results import (
     DEFAULT_LIMITS,
@@ -35,6 +35,9 @@ from transforms.parsing.results import (
     Reject,
     UnreadableFile,
 )
+from transforms.parsing.rules import RowContext
+from transforms.parsing.table import Table
+from transforms.parsing.xlsx_table import XlsxBook
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -47,6 +50,11 @@ __all__ = [
     "ParsedFile",
     "Reject",
     "UnreadableFile",
+    "LayoutMatch",
+    "RowContext",
+    "Table",
+    "XlsxBook",
+    "read_csv_table",
     "choose_layout",
     "compact_rows",
     "detect_encoding",

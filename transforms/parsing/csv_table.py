@@ -98,7 +98,7 @@ def detect_encoding(data: bytes) -> str:
     )
 
 
-def _read_csv(name: str, data: bytes, limits: Limits) -> tuple[Table, str]:
+def read_csv_table(name: str, data: bytes, limits: Limits) -> tuple[Table, str]:
     try:
         encoding = detect_encoding(data)
     except EncodingError as e:

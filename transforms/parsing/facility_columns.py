@@ -19,11 +19,11 @@ from transforms.parsing.facility_rows import (
     _FacilitySpec,
     _parse_facility_rows,
 )
-from transforms.parsing.facility_totals import _Claimed, _FacilityTotals, _group_ids, _KeptRows
-from transforms.parsing.layout_match import _Candidate
+from transforms.parsing.facility_totals import Claimed, _FacilityTotals, _group_ids, _KeptRows
+from transforms.parsing.layout_match import LayoutMatch
 from transforms.parsing.rows import _apply_merges, _data_row, _header_width
-from transforms.parsing.rules import _area, _Ctx, _flag_cell, _mapped, _value, _year
-from transforms.parsing.table import Table, _Cells, _columns_of, _RowsOfColumns
+from transforms.parsing.rules import RowContext, _area, _flag_cell, _mapped, _value, _year
+from transforms.parsing.table import Cells, RowsOfColumns, Table, columns_of
 
 # A facility sheet has tens of thousands of rows and nearly all of them are clean. The columnar
 # path checks whole columns at once, sums the clean rows with ``np.bincount`` (which adds in row
@@ -33,7 +33,7 @@ from transforms.parsing.table import Table, _Cells, _columns_of, _RowsOfColumns
 _NOT_CLEAN = object()  # a cell the per-row path would reject or flag
 
 
-def _clean_result(scratch: _Ctx, fn: Any, *args: Any) -> Any:
+def _clean_result(scratch: RowContext, fn: Any, *args: Any) -> Any:
     """fn(*args) when it neither rejects nor flags anything (on a scratch context), else
     _NOT_CLEAN: that row goes through the per-row path, which reports it."""
     rejects, flags = len(scratch.rejects), len(scratch.flags)
@@ -53,7 +53,7 @@ def _bad_results(results: list[Any]) -> np.ndarray:
 
 
 def _number_column(
-    scratch: _Ctx, column: _Cells, col: Column, element: DataElement
+    scratch: RowContext, column: Cells, col: Column, element: DataElement
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A numeric element column as (values, has a value, clean), as ``_value`` reads it: plain
     floats checked as arrays, blanks hold nothing, any other cell by ``_value`` itself."""
@@ -90,7 +90,7 @@ def _number_column(
         clean[is_float] = ok
     other = np.flatnonzero(~is_float & ~column.of_type(type(None)))
     if len(other):
-        results = _Cells([cells[i] for i in other]).per_distinct(
+        results = Cells([cells[i] for i in other]).per_distinct(
             lambda raw: _clean_result(scratch, _value, scratch, raw, col, element, 0, "")
         )
         for i, r in zip(other.tolist(), results, strict=True):
@@ -101,7 +101,7 @@ def _number_column(
     return values, has, clean
 
 
-def _flag_result(scratch: _Ctx, raw: Any) -> tuple[bool, bool, float]:
+def _flag_result(scratch: RowContext, raw: Any) -> tuple[bool, bool, float]:
     """(clean, has a value, value) of a 是/否 cell."""
     value = _clean_result(scratch, _flag_cell, scratch, raw)
     if value is _NOT_CLEAN:
@@ -109,7 +109,7 @@ def _flag_result(scratch: _Ctx, raw: Any) -> tuple[bool, bool, float]:
     return True, value is not None, value or 0.0
 
 
-def _flag_column(scratch: _Ctx, column: _Cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _flag_column(scratch: RowContext, column: Cells) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A 是/否 column as (values, has a value, clean): each distinct cell read once."""
     codes, distinct = column.coded()
     results = [_flag_result(scratch, raw) for raw in distinct]
@@ -128,7 +128,7 @@ def _noted_rows(table: Table, indexes: set[int], first: int, n: int) -> np.ndarr
     return out
 
 
-def _columnar_facility(cand: _Candidate) -> bool:
+def _columnar_facility(cand: LayoutMatch) -> bool:
     """Whether the columnar path reads this layout: not when several columns sum into one
     element (the per-row order of the sums decides there)."""
     elements = [c.element for c in cand.layout.columns.values() if c.element]
@@ -137,7 +137,7 @@ def _columnar_facility(cand: _Candidate) -> bool:
     )
 
 
-def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | dict[str, Any], int | set[int]]:
+def _parse_facility(ctx: RowContext) -> tuple[list[dict] | dict[str, Any], int | set[int]]:
     """Facility rows summed per area, year and ownership:type stratum (see above)."""
     cand = ctx.cand
     table = cand.table
@@ -146,7 +146,7 @@ def _parse_facility(ctx: _Ctx) -> tuple[list[dict] | dict[str, Any], int | set[i
         return _parse_facility_rows(ctx)
     spec = _facility_spec(ctx)
     totals = _FacilityTotals(spec)
-    kept = _facility_kept_rows(ctx, spec, totals, _Claimed(), last=True)
+    kept = _facility_kept_rows(ctx, spec, totals, Claimed(), last=True)
     _drop_data_rows(table, cand.layout.header_row)  # the sums need only the kept rows
     totals.add(kept)
     del kept
@@ -160,7 +160,12 @@ def _drop_data_rows(table: Table, first: int) -> None:
 
 
 def _facility_kept_rows(
-    ctx: _Ctx, spec: _FacilitySpec, totals: _FacilityTotals, seen: _Claimed, *, last: bool = False
+    ctx: RowContext,
+    spec: _FacilitySpec,
+    totals: _FacilityTotals,
+    seen: Claimed,
+    *,
+    last: bool = False,
 ) -> _KeptRows:
     """Every row of a facility sheet held in memory checked (see ``_facility_block``)."""
     cand = ctx.cand
@@ -170,7 +175,7 @@ def _facility_kept_rows(
     first = cand.layout.header_row
     width = _header_width(table, first) if table.fixed_width else 0
     colmap = cand.colmap
-    if isinstance(table.rows, _RowsOfColumns) and table.rows.width > max(colmap.values()):
+    if isinstance(table.rows, RowsOfColumns) and table.rows.width > max(colmap.values()):
         transposed = table.rows.data_columns(first)  # read in blocks: columns already
         n = len(transposed[0])
         lengths = np.full(n, table.rows.width, np.int64)
@@ -182,8 +187,8 @@ def _facility_kept_rows(
     lengths = np.fromiter(map(len, rows), np.int64, n)
     if n and lengths.min() == lengths.max() > max(colmap.values()):
         del rows
-        transposed = _columns_of(table.rows, first)
-        table.rows = _RowsOfColumns(table.rows[:first], transposed)
+        transposed = columns_of(table.rows, first)
+        table.rows = RowsOfColumns(table.rows[:first], transposed)
         cells = {h: transposed[i] for h, i in colmap.items()}
         del transposed
     else:
@@ -193,14 +198,14 @@ def _facility_kept_rows(
 
 
 def _facility_block(
-    ctx: _Ctx,
+    ctx: RowContext,
     spec: _FacilitySpec,
     totals: _FacilityTotals,
     cells: dict[str, list[Any]],
     lengths: np.ndarray,
     width: int,
     start: int,
-    seen: _Claimed,
+    seen: Claimed,
     *,
     last: bool = False,
 ) -> _KeptRows:
@@ -217,7 +222,7 @@ def _facility_block(
     colmap = cand.colmap
     few = {spec.area, spec.own, spec.typ, ctx.year_header}
     few.update(header for header, col, _ in spec.columns if col.flag)
-    columns = {h: _Cells(c, h in few) for h, c in cells.items()}
+    columns = {h: Cells(c, h in few) for h, c in cells.items()}
     scratch = ctx.scratch()
 
     def checked(header: str, fn: Any, *args: Any) -> tuple[np.ndarray, list[Any]]:

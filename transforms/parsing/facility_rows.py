@@ -15,8 +15,8 @@ from transforms.parsing.results import Reject
 from transforms.parsing.rows import _data_rows, _element_columns, _gap
 from transforms.parsing.rules import (
     GROUP_NOT_LOADED,
+    RowContext,
     _area,
-    _Ctx,
     _flag_cell,
     _mapped,
     _value,
@@ -24,7 +24,7 @@ from transforms.parsing.rules import (
 )
 
 if TYPE_CHECKING:
-    from transforms.parsing.facility_totals import _Claimed
+    from transforms.parsing.facility_totals import Claimed
 
 
 @dataclass
@@ -39,7 +39,7 @@ class _FacilitySpec:
     columns: list[tuple[str, Column, DataElement]]
 
 
-def _facility_spec(ctx: _Ctx) -> _FacilitySpec:
+def _facility_spec(ctx: RowContext) -> _FacilitySpec:
     lay = ctx.cand.layout
     count_element = lay.facility_count_element
     if count_element not in ctx.info.elements:
@@ -61,7 +61,7 @@ _FacilityRow = tuple[tuple[str, int, str], list[tuple[str, float]], set[str]]
 
 
 def _facility_row(
-    ctx: _Ctx, spec: _FacilitySpec, rownum: int, cells: dict[str, Any], seen: dict | _Claimed
+    ctx: RowContext, spec: _FacilitySpec, rownum: int, cells: dict[str, Any], seen: dict | Claimed
 ) -> _FacilityRow | None:
     """One facility row checked cell by cell (every reject named); None when it is not kept."""
     fid_raw = cells[spec.fid]
@@ -122,7 +122,7 @@ def _facility_row(
     return (code, year, f"{own}:{typ}"), values, broken
 
 
-def _parse_facility_rows(ctx: _Ctx) -> tuple[list[dict], set[int]]:
+def _parse_facility_rows(ctx: RowContext) -> tuple[list[dict], set[int]]:
     """The per-row reference: every row through ``_facility_row``, summed per group in row
     order. ``_parse_facility`` gives the same result faster; tests compare the two."""
     spec = _facility_spec(ctx)

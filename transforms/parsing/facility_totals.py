@@ -103,7 +103,7 @@ def _rounded(values: np.ndarray) -> list[float]:
     return out
 
 
-class _Claimed:
+class Claimed:
     """The (facility id, year) keys claimed so far, with the row that claimed each: what the
     duplicate check reads (``get``, as a dict) across a sheet's blocks. Kept per year as dicts
     by facility id: a big sheet's keys as tuples would keep the garbage collector busy."""

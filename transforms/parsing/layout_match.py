@@ -17,11 +17,11 @@ from healthplan.layouts import (
 )
 from transforms.parsing.cells import CellError, _is_blank, _parse_year, shorten
 from transforms.parsing.results import UnreadableFile
-from transforms.parsing.table import Table, _column_cells, _range_ref
+from transforms.parsing.table import Table, _range_ref, column_cells
 
 
 @dataclass
-class _Candidate:
+class LayoutMatch:
     source: SourceLayouts
     layout: Layout
     table: Table | None
@@ -73,7 +73,7 @@ def _file_year(name: str, layout: Layout) -> int | None:
         return None
 
 
-def _match(cand: _Candidate, name: str) -> None:
+def _match(cand: LayoutMatch, name: str) -> None:
     """Which of the layout's columns the file has, and which data years it covers."""
     cand.name = name
     lay = cand.layout
@@ -92,7 +92,7 @@ def _match(cand: _Candidate, name: str) -> None:
     cand.file_year = _file_year(name, lay)
     idx = _year_index(cand)
     if idx is not None:
-        years = _years_of(_typed_counts(_column_cells(cand.table.rows, idx, lay.header_row)))
+        years = _years_of(_typed_counts(column_cells(cand.table.rows, idx, lay.header_row)))
     elif cand.file_year is not None:
         years = Counter([cand.file_year])
     else:
@@ -104,7 +104,7 @@ def _match(cand: _Candidate, name: str) -> None:
     _judge_years(cand, years)
 
 
-def _year_index(cand: _Candidate) -> int | None:
+def _year_index(cand: LayoutMatch) -> int | None:
     """The column of the data years, when the layout has one and the file too."""
     year_col = cand.layout.field_column("year")
     return cand.colmap.get(year_col[0]) if year_col else None
@@ -127,7 +127,7 @@ def _years_of(typed: Counter[tuple[type, Any]]) -> Counter[int]:
     return years
 
 
-def _judge_years(cand: _Candidate, years: Counter[int]) -> None:
+def _judge_years(cand: LayoutMatch, years: Counter[int]) -> None:
     """How many rows the layout's years cover; a problem when the file has years and none is
     the layout's."""
     lay = cand.layout
@@ -141,7 +141,7 @@ def _judge_years(cand: _Candidate, years: Counter[int]) -> None:
         )
 
 
-def _describe_missing(cand: _Candidate) -> str:
+def _describe_missing(cand: LayoutMatch) -> str:
     cols = "、".join(cand.missing[:12]) + ("…" if len(cand.missing) > 12 else "")
     return (
         f"最接近的版式 closest layout: {cand.layout.id}（{cand.source.name_zh}，"
@@ -166,7 +166,7 @@ def _mojibake(text: str) -> str | None:
     return fixed if any("\u4e00" <= ch <= "\u9fff" for ch in fixed) else None
 
 
-def _no_header_text(cands: list[_Candidate]) -> str:
+def _no_header_text(cands: list[LayoutMatch]) -> str:
     """The message for a file in which not one column of any layout was found."""
     shown: dict[tuple[int, str], None] = {}
     hint = ""
@@ -194,7 +194,7 @@ def _no_header_text(cands: list[_Candidate]) -> str:
     )
 
 
-def _merged_header_note(cand: _Candidate) -> str:
+def _merged_header_note(cand: LayoutMatch) -> str:
     table, row = cand.table, cand.layout.header_row
     if table is None:
         return ""
@@ -210,27 +210,27 @@ def _merged_header_note(cand: _Candidate) -> str:
 
 def choose_layout(
     name: str, fmt: str, tables: Any, layouts: LayoutSet | Iterable[SourceLayouts]
-) -> _Candidate:
+) -> LayoutMatch:
     """The one layout whose required columns the file has and whose years cover its data."""
     return _select(name, fmt, _candidates(name, fmt, tables, layouts))
 
 
 def _candidates(
     name: str, fmt: str, tables: Any, layouts: LayoutSet | Iterable[SourceLayouts]
-) -> list[_Candidate]:
+) -> list[LayoutMatch]:
     """Every layout of the format, matched against the file."""
     cands = []
     for src, lay in _iter_layouts(layouts):
         if lay.format != fmt:
             continue
         table = tables if isinstance(tables, Table) else tables.table(lay.sheet)
-        cand = _Candidate(src, lay, table)
+        cand = LayoutMatch(src, lay, table)
         _match(cand, name)
         cands.append(cand)
     return cands
 
 
-def _select(name: str, fmt: str, cands: list[_Candidate]) -> _Candidate:
+def _select(name: str, fmt: str, cands: list[LayoutMatch]) -> LayoutMatch:
     """The one candidate that fits (see ``choose_layout``); UnreadableFile says why none does."""
     if not cands:
         raise UnreadableFile(name, f"没有 {fmt} 格式的版式 / no layout reads {fmt} files")

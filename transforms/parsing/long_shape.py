@@ -13,12 +13,12 @@ from healthplan.layouts import (
 )
 from transforms.parsing.cells import compact_rows
 from transforms.parsing.rows import _data_rows, _element_columns, _gap, _is_total_row
-from transforms.parsing.rules import _area, _Ctx, _value, _year
+from transforms.parsing.rules import RowContext, _area, _value, _year
 
 ADDITIVE_KINDS = ("count", "amount")  # elements whose sub-areas sum to the total
 
 
-def _parse_long(ctx: _Ctx) -> tuple[dict[str, Any], set[int]]:
+def _parse_long(ctx: RowContext) -> tuple[dict[str, Any], set[int]]:
     """One value per area row and element column; parent areas checked against their parts."""
     table = ctx.cand.table
     assert table is not None
@@ -120,7 +120,7 @@ def _runs(items: list[int]) -> Iterator[tuple[int, int]]:
             lo = hi
 
 
-def _check_totals(ctx: _Ctx, values: _LongValues) -> list[int]:
+def _check_totals(ctx: RowContext, values: _LongValues) -> list[int]:
     """A parent area's count must equal its sub-areas' sum; a mismatch rejects the parent value.
     The values kept, as positions."""
     parents, elements = ctx.info.areas, ctx.info.elements

@@ -15,13 +15,13 @@ from healthplan.layouts import (
     LayoutSet,
     SourceLayouts,
 )
+from transforms.parsing import csv_table
 from transforms.parsing.cells import _is_blank
-from transforms.parsing.csv_table import _read_csv
 from transforms.parsing.facility_columns import _columnar_facility, _facility_block, _parse_facility
 from transforms.parsing.facility_rows import _facility_spec, _parse_facility_rows
-from transforms.parsing.facility_totals import _Claimed, _FacilityTotals
+from transforms.parsing.facility_totals import Claimed, _FacilityTotals
 from transforms.parsing.layout_match import (
-    _Candidate,
+    LayoutMatch,
     _candidates,
     _judge_years,
     _select,
@@ -39,16 +39,16 @@ from transforms.parsing.results import (
     UnreadableFile,
     _good_frame,
 )
-from transforms.parsing.rules import _Ctx
+from transforms.parsing.rules import RowContext
 from transforms.parsing.table import (
+    Block,
+    RowsOfColumns,
     Table,
-    _add_block,
-    _Block,
-    _column_cells,
     _has_data,
-    _RowsOfColumns,
+    add_block,
+    column_cells,
 )
-from transforms.parsing.xlsx_table import _merged_in_tail, _NotInBlocks, _Workbook
+from transforms.parsing.xlsx_table import XlsxBook, _merged_in_tail, _NotInBlocks
 from transforms.parsing.xlsx_zip import _cell_notes
 
 
@@ -76,8 +76,8 @@ def _format(name: str, data: bytes) -> str:
 # totals. What cannot be known before the last block is checked after it: merged cells (applied
 # only by the whole read) and the year counts that choose between layouts. Where either would
 # change anything, and on any error, the file is read whole instead, which then decides.
-def _parsed_in_blocks(
-    book: _Workbook,
+def parsed_in_blocks(
+    book: XlsxBook,
     layouts: LayoutSet | Iterable[SourceLayouts],
     catalog_info: CatalogInfo,
     current_year: int,
@@ -93,8 +93,8 @@ def _parsed_in_blocks(
         blocks = book.blocks(sheet, part, tail, share=False)  # a block at a time: not worth it
         first = next(blocks)
         columns: list[list[Any]] = []
-        _add_block(columns, 0, first.top, first.left, first.rows)
-        head = Table(_RowsOfColumns([], columns), sheet)
+        add_block(columns, 0, first.top, first.left, first.rows)
+        head = Table(RowsOfColumns([], columns), sheet)
         notes = _SheetNotes(book, part, head)
         notes.update(0)
         book._tables[sheet] = head  # the other sheets are read whole, as always
@@ -108,11 +108,11 @@ def _parsed_in_blocks(
             return None
         recount = [c for c in cands if c.table is head and not c.missing and _year_index(c)]
         typed = {
-            id(c): _typed_counts(_column_cells(head.rows, _year_index(c), c.layout.header_row))  # type: ignore[arg-type]
+            id(c): _typed_counts(column_cells(head.rows, _year_index(c), c.layout.header_row))  # type: ignore[arg-type]
             for c in recount
         }
 
-        def parse(ctx: _Ctx) -> tuple[dict[str, Any] | list[dict], int]:
+        def parse(ctx: RowContext) -> tuple[dict[str, Any] | list[dict], int]:
             totals = _facility_in_blocks(ctx, first, columns, blocks, recount, typed, notes)
             book.check_rest()  # done by the blocks' read, unless it stopped short
             notes.update(math.inf)  # every row checked: a note now sends the file to the whole read
@@ -134,11 +134,11 @@ def _parsed_in_blocks(
 
 class _SheetNotes:
     """A big sheet's formula and error cells (``_cell_notes``), read when the zip check of its
-    XML, done by the read of its blocks (``_MemberCheck``), first meets a mark of one, and put
+    XML, done by the read of its blocks (``MemberCheck``), first meets a mark of one, and put
     on its table: rows checked before hold none, as their XML came before that mark; where one
     does all the same (a cell placed out of its row), the sheet goes to the whole read."""
 
-    def __init__(self, book: _Workbook, part: str, table: Table):
+    def __init__(self, book: XlsxBook, part: str, table: Table):
         self.book = book
         self.part = part
         self.table = table
@@ -156,11 +156,11 @@ class _SheetNotes:
 
 
 def _facility_in_blocks(
-    ctx: _Ctx,
-    first: _Block,
+    ctx: RowContext,
+    first: Block,
     first_columns: list[list[Any]],
-    blocks: Iterator[_Block],
-    recount: list[_Candidate],
+    blocks: Iterator[Block],
+    recount: list[LayoutMatch],
     typed: dict[int, Counter[tuple[type, Any]]],
     notes: _SheetNotes,
 ) -> _FacilityTotals:
@@ -175,9 +175,9 @@ def _facility_in_blocks(
     head = [table.rows[i] for i in range(header_row)]
     spec = _facility_spec(ctx)
     totals = _FacilityTotals(spec)
-    seen = _Claimed()
+    seen = Claimed()
     colmap = cand.colmap
-    block: _Block | None = first
+    block: Block | None = first
     while block is not None:
         skip = max(header_row - block.top, 0)
         if block is first:
@@ -195,7 +195,7 @@ def _facility_in_blocks(
                 typed[id(c)].update(_typed_counts(columns[idx] if idx < len(columns) else [""] * n))  # type: ignore[operator]
         del block
         if n:
-            table.rows = _RowsOfColumns(head, columns, start)
+            table.rows = RowsOfColumns(head, columns, start)
             cells = {h: columns[i] if i < len(columns) else [""] * n for h, i in colmap.items()}
             lengths = np.full(n, len(columns), np.int64)
             totals.add(_facility_block(ctx, spec, totals, cells, lengths, 0, start, seen))
@@ -229,15 +229,15 @@ def parse_file(
         raise UnreadableFile(name, "空文件 / empty file")
     fmt = _format(name, data)
     if fmt == "csv":
-        table, encoding = _read_csv(name, data, limits)
+        table, encoding = csv_table.read_csv_table(name, data, limits)  # the CSV reader's seam
         if not _has_data(table):
             raise UnreadableFile(name, "空文件 / empty file")
         return _by_layout(
             name, fmt, table, encoding, layouts, catalog_info, current_year, limits, columnar
         )
-    book = _Workbook(name, data, limits)
+    book = XlsxBook(name, data, limits)
     try:
-        if columnar and (streamed := _parsed_in_blocks(book, layouts, catalog_info, current_year)):
+        if columnar and (streamed := parsed_in_blocks(book, layouts, catalog_info, current_year)):
             parsed = streamed
         else:
             sheets = [book.table(s) for s in book.sheet_names]
@@ -274,7 +274,7 @@ def _by_layout(
 
 
 def _parsed(
-    cand: _Candidate,
+    cand: LayoutMatch,
     fmt: str,
     encoding: str | None,
     catalog_info: CatalogInfo,
@@ -291,7 +291,7 @@ def _parsed(
             f"文件名中的年份 {cand.file_year} 在未来 / the year {cand.file_year} in the file "
             "name is in the future",
         )
-    ctx = _Ctx(name, cand, catalog_info, current_year, limits)
+    ctx = RowContext(name, cand, catalog_info, current_year, limits)
     if cand.layout.sheet and cand.table is not None and cand.table.sheet != cand.layout.sheet:
         ctx.flag(
             None,

@@ -11,11 +11,11 @@ from healthplan.layouts import (
     Column,
 )
 from transforms.parsing.cells import NOTE_PREFIXES, TOTAL_WORDS, _is_blank, _text, shorten
-from transforms.parsing.rules import _Ctx
-from transforms.parsing.table import Table, _range_ref, _set_cell
+from transforms.parsing.rules import RowContext
+from transforms.parsing.table import Table, _range_ref, set_cell
 
 
-def _data_rows(ctx: _Ctx):
+def _data_rows(ctx: RowContext):
     """(row number, {header: raw cell}) for every non-blank data row; notes skipped."""
     cand = ctx.cand
     table = cand.table
@@ -28,7 +28,7 @@ def _data_rows(ctx: _Ctx):
             yield item
 
 
-def _data_row(ctx: _Ctx, index: int, width: int) -> tuple[int, dict[str, Any]] | None:
+def _data_row(ctx: RowContext, index: int, width: int) -> tuple[int, dict[str, Any]] | None:
     """One sheet row (0-based index) as (row number, {header: raw cell}), counted as read; None
     for a blank or note row, and for a CSV row of the wrong width (rejected here)."""
     row = ctx.cand.table.rows[index]  # type: ignore[union-attr]
@@ -82,7 +82,7 @@ def _header_width(table: Table, header_row: int) -> int:
     return filled[-1] + 1 if filled else 0
 
 
-def _bad_width(ctx: _Ctx, rownum: int, row: list[Any], width: int) -> bool:
+def _bad_width(ctx: RowContext, rownum: int, row: list[Any], width: int) -> bool:
     """A CSV row with fewer cells than the header's columns it needs, or with values past the
     header: rejected whole, since its values may sit under the wrong headers."""
     colmap = ctx.cand.colmap
@@ -120,7 +120,7 @@ def _trailing_blanks(row: list[Any]) -> int:
     return n
 
 
-def _apply_merges(ctx: _Ctx) -> None:
+def _apply_merges(ctx: RowContext) -> None:
     """Merged cells as a reader sees them: a field cell (area, year, type …) merged over several
     rows applies to each of them; an element cell merged with other cells has no value of its own
     and is rejected where it is read (``_gap``)."""
@@ -152,7 +152,7 @@ def _apply_merges(ctx: _Ctx) -> None:
                     if (rownum, col) == (r1, c1) or _is_blank(anchor) or col >= len(row):
                         continue
                     if _is_blank(row[col]):
-                        _set_cell(table.rows, rownum - 1, col, anchor)
+                        set_cell(table.rows, rownum - 1, col, anchor)
                         filled = True
                 else:
                     table.merged_values[(rownum, col)] = ref
@@ -166,7 +166,7 @@ def _apply_merges(ctx: _Ctx) -> None:
             )
 
 
-def _is_total_row(ctx: _Ctx, cells: dict[str, Any]) -> bool:
+def _is_total_row(ctx: RowContext, cells: dict[str, Any]) -> bool:
     """A 合计 row without an area code: its parts are in the file, so it is skipped."""
     code = _text(cells.get(ctx.area_header)) if ctx.area_header is not None else ""
     if code:
@@ -175,7 +175,7 @@ def _is_total_row(ctx: _Ctx, cells: dict[str, Any]) -> bool:
     return name is not None and _text(cells.get(name)).startswith(TOTAL_WORDS)
 
 
-def _gap(ctx: _Ctx, rownum: int, header: str, suffix: str = "") -> bool:
+def _gap(ctx: RowContext, rownum: int, header: str, suffix: str = "") -> bool:
     idx = ctx.cand.colmap[header]
     if (rownum, idx) in ctx.cand.table.formula_gaps:  # type: ignore[union-attr]
         ctx.reject(
@@ -210,7 +210,7 @@ def _gap(ctx: _Ctx, rownum: int, header: str, suffix: str = "") -> bool:
     return False
 
 
-def _element_columns(ctx: _Ctx) -> list[tuple[str, Column, DataElement]]:
+def _element_columns(ctx: RowContext) -> list[tuple[str, Column, DataElement]]:
     out = []
     for header, col in ctx.cand.layout.columns.items():
         if not col.element or header not in ctx.cand.colmap:

@@ -24,16 +24,16 @@ from transforms.parsing.cells import (
     parse_number,
     shorten,
 )
-from transforms.parsing.layout_match import _Candidate
+from transforms.parsing.layout_match import LayoutMatch
 from transforms.parsing.results import CatalogInfo, Limits, Reject
 
 GROUP_NOT_LOADED = "；本组合计未入库 / the group's total was not loaded"
 
 
 @dataclass
-class _Ctx:
+class RowContext:
     name: str
-    cand: _Candidate
+    cand: LayoutMatch
     info: CatalogInfo
     current_year: int
     limits: Limits
@@ -70,7 +70,7 @@ class _Ctx:
         # a row's mapped cells at once, where the row reaches every mapped column
         self.cells_of = operator.itemgetter(*colmap.values()) if len(colmap) > 1 else None
 
-    def scratch(self) -> _Ctx:
+    def scratch(self) -> RowContext:
         """A context of the same file whose rejects and flags go nowhere that counts."""
         scratch = copy.copy(self)  # the maps and columns as they are: only read
         scratch.rejects, scratch.flags, scratch.rows_read = [], [], 0
@@ -83,7 +83,7 @@ class _Ctx:
         self.flags.append(Reject(self.name, row, field, shorten(value), reason))
 
 
-def _area(ctx: _Ctx, raw: Any, rownum: int, header: str) -> str | None:
+def _area(ctx: RowContext, raw: Any, rownum: int, header: str) -> str | None:
     if _is_blank(raw):
         ctx.reject(rownum, header, raw, "缺少地区代码 / area code missing")
         return None
@@ -97,7 +97,7 @@ def _area(ctx: _Ctx, raw: Any, rownum: int, header: str) -> str | None:
     return code
 
 
-def _year(ctx: _Ctx, cells: dict[str, Any], rownum: int) -> int | None:
+def _year(ctx: RowContext, cells: dict[str, Any], rownum: int) -> int | None:
     lay = ctx.cand.layout
     header = ctx.year_header
     if header is None:
@@ -128,7 +128,7 @@ def _year(ctx: _Ctx, cells: dict[str, Any], rownum: int) -> int | None:
 
 
 def _value(
-    ctx: _Ctx, raw: Any, col: Column, element: DataElement, rownum: int, header: str
+    ctx: RowContext, raw: Any, col: Column, element: DataElement, rownum: int, header: str
 ) -> tuple[float, float] | None:
     """A checked element value in the element's unit and its rounding precision, or None."""
     if element.kind == "flag" and isinstance(raw, str):
@@ -183,7 +183,7 @@ def _value(
     return value, precision
 
 
-def _mapped(ctx: _Ctx, what: str, raw: Any, rownum: int, header: str) -> str | None:
+def _mapped(ctx: RowContext, what: str, raw: Any, rownum: int, header: str) -> str | None:
     lay = ctx.cand.layout
     if _is_blank(raw):
         label = "经济类型" if what == "ownership" else "机构类别"
@@ -199,7 +199,7 @@ def _mapped(ctx: _Ctx, what: str, raw: Any, rownum: int, header: str) -> str | N
     return value
 
 
-def _flag_cell(ctx: _Ctx, raw: Any) -> float | None:
+def _flag_cell(ctx: RowContext, raw: Any) -> float | None:
     """A 是/否 cell as 1.0 / 0.0, None when blank; CellError when it is neither."""
     if _is_blank(raw):
         return None

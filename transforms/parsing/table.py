@@ -1,5 +1,5 @@
 """The sheet both readers hand over (``Table``) and its column views: a big sheet kept as columns
-(``_RowsOfColumns``) and one column's cells with their types (``_Cells``)."""
+(``RowsOfColumns``) and one column's cells with their types (``Cells``)."""
 
 from __future__ import annotations
 
@@ -35,9 +35,7 @@ class Table:
     merged_values: dict[tuple[int, int], str] = field(default_factory=dict)
 
 
-def _add_block(
-    columns: list[list[Any]], n: int, top: int, left: int, block: list[list[Any]]
-) -> int:
+def add_block(columns: list[list[Any]], n: int, top: int, left: int, block: list[list[Any]]) -> int:
     """Append a block of rows (rectangular, from row index ``top`` and column ``left``) to the
     sheet's columns, blank rows and cells as "" as calamine reads them; the new row count."""
     width = left + (len(block[0]) if block else 0)
@@ -75,7 +73,7 @@ def _range_ref(r1: int, c1: int, r2: int, c2: int) -> str:
 
 
 @dataclass
-class _Block:
+class Block:
     """Rows of a sheet read in blocks: rectangular, from row index ``top`` and column ``left``."""
 
     top: int
@@ -85,20 +83,20 @@ class _Block:
     def columns(self) -> list[list[Any]]:
         """The block's cells as columns from column A, blank ("") left of ``left``."""
         columns: list[list[Any]] = []
-        _add_block(columns, 0, 0, self.left, self.rows)
+        add_block(columns, 0, 0, self.left, self.rows)
         return columns
 
 
-def _column_cells(rows: Sequence[list[Any]], index: int, start: int) -> list[Any]:
+def column_cells(rows: Sequence[list[Any]], index: int, start: int) -> list[Any]:
     """One column's cells from row index ``start`` on, None where a row is shorter."""
-    if isinstance(rows, _RowsOfColumns):
+    if isinstance(rows, RowsOfColumns):
         return rows.column(index, start)
     return [row[index] if index < len(row) else None for row in rows[start:]]
 
 
-def _set_cell(rows: Sequence[list[Any]], index: int, col: int, value: Any) -> None:
+def set_cell(rows: Sequence[list[Any]], index: int, col: int, value: Any) -> None:
     """Write one cell: a column table's rows are rebuilt on each read, so write through it."""
-    if isinstance(rows, _RowsOfColumns):
+    if isinstance(rows, RowsOfColumns):
         rows.set_cell(index, col, value)
     else:
         rows[index][col] = value
@@ -116,7 +114,7 @@ def _first_positions(keys: Sequence[Any]) -> tuple[np.ndarray, list[Any]]:
     return codes, list(position)
 
 
-class _Cells:
+class Cells:
     """One column's cells and the set of their types: most columns hold one type (text or
     numbers), and then no cell needs looking at one by one to know its type."""
 
@@ -196,7 +194,7 @@ class _Cells:
         return [_text(v[:limit] if type(v) is str else v) for v in self.cells]
 
 
-def _columns_of(rows: list[list[Any]], first: int, step: int = 8192) -> list[list[Any]]:
+def columns_of(rows: list[list[Any]], first: int, step: int = 8192) -> list[list[Any]]:
     """The rows from ``first`` on, all of one length, as columns; each row list is let go once
     its cells are in the columns, so the sheet is never held twice."""
     columns: list[list[Any]] = [[] for _ in rows[first]]
@@ -209,7 +207,7 @@ def _columns_of(rows: list[list[Any]], first: int, step: int = 8192) -> list[lis
     return columns
 
 
-class _RowsOfColumns(Sequence):
+class RowsOfColumns(Sequence):
     """A sheet's rows read through its columns once they are taken apart: the row lists are
     about a third of a big sheet's memory, and only the few rows checked one by one are
     needed as rows again (rebuilt on demand, as lists of the same cells).

@@ -11,15 +11,15 @@ from itertools import islice
 from typing import Any
 
 from transforms.parsing.results import Limits, UnreadableFile
-from transforms.parsing.table import Table, _add_block, _Block, _col_index, _RowsOfColumns
+from transforms.parsing.table import Block, RowsOfColumns, Table, _col_index, add_block
 from transforms.parsing.xlsx_zip import (
     _CHECK_FAILED,
+    MemberCheck,
     _cell_notes,
-    _check_zip,
     _expand_members,
-    _MemberCheck,
     _sheet_paths,
     _zip_directory,
+    check_zip,
 )
 
 MAX_MERGED_RANGES = 10_000
@@ -169,15 +169,15 @@ def _merged_in_tail(tail: bytes) -> list[tuple[int, int, int, int]]:
     return out
 
 
-class _Workbook:
+class XlsxBook:
     def __init__(self, name: str, data: bytes, limits: Limits):
         from python_calamine import CalamineWorkbook
 
         self.name = name
         self.limits = limits
         self.data = data
-        # the zip check (see _check_zip), but for the sheets read in row blocks: their part of
-        # it goes with their first read (_MemberCheck), and check_rest sees that it is done
+        # the zip check (see check_zip), but for the sheets read in row blocks: their part of
+        # it goes with their first read (MemberCheck), and check_rest sees that it is done
         # before anything read from the file is given out
         self.unchecked: dict[str, zipfile.ZipInfo] = {}
         self.failed = False
@@ -199,7 +199,7 @@ class _Workbook:
             rest = [i for i in infos if i.filename in later - big]
             self.expanded, marked = _expand_members(name, self.zip, rest, limits, self.expanded)
         except Exception:
-            _check_zip(name, data, limits)  # the whole check, in order, names what it meets first
+            check_zip(name, data, limits)  # the whole check, in order, names what it meets first
             raise
         self.marked |= marked
         self.unchecked = {i.filename: i for i in infos if i.filename in later & big}
@@ -218,7 +218,7 @@ class _Workbook:
         self._tables: dict[str, Table] = {}
 
     def check_rest(self) -> None:
-        """The zip check of the members it was left to (``_MemberCheck``) done, where their read
+        """The zip check of the members it was left to (``MemberCheck``) done, where their read
         stopped short or has not happened; on any failure, the whole check in order raises what
         it would have raised when the file was opened."""
         if not self.unchecked and not self.failed:
@@ -231,7 +231,7 @@ class _Workbook:
                 self.name, self.zip, infos, self.limits, self.expanded
             )
         except Exception:
-            _check_zip(self.name, self.data, self.limits)
+            check_zip(self.name, self.data, self.limits)
             raise
         self.marked |= marked
         self.unchecked.clear()
@@ -292,7 +292,7 @@ class _Workbook:
 
     def blocks(
         self, name: str, part: str, tail: list[bytes], share: bool = True
-    ) -> Iterator[_Block]:
+    ) -> Iterator[Block]:
         """The sheet's rows in blocks, in order, each read by calamine as a worksheet of its own
         (see ROW_BLOCK_BYTES); what follows the rows (merged cells …) is put in ``tail`` after
         the last. Raises _NotInBlocks where the rows cannot be cut or come out of order, and
@@ -309,7 +309,7 @@ class _Workbook:
         self._book = None  # calamine's copy of the workbook: ≈ 2× the file, not needed here
         n = 0  # rows so far
         with self.zip.open(part) as stream:
-            source = _MemberCheck(self, part, stream) if part in self.unchecked else stream
+            source = MemberCheck(self, part, stream) if part in self.unchecked else stream
             xml = _SheetXml(source, ROW_BLOCK_BYTES)
             for document in xml.blocks():
                 buffer = io.BytesIO()
@@ -334,13 +334,13 @@ class _Workbook:
                 if shared:
                     _share_equal_cells(rows)
                 n = top + len(rows)
-                yield _Block(top, left, rows)
+                yield Block(top, left, rows)
                 del rows
         tail.append(xml.tail)
 
     def _rows_in_blocks(
         self, name: str, part: str | None
-    ) -> tuple[_RowsOfColumns, list[tuple[int, int, int, int]]] | None:
+    ) -> tuple[RowsOfColumns, list[tuple[int, int, int, int]]] | None:
         """What ``_rows_whole`` gives, read in row blocks (see ROW_BLOCK_BYTES) and kept as
         columns (a big sheet's row lists are a third of its memory); None when the sheet is small
         or cannot be cut, and on any error (the whole read then names it)."""
@@ -351,8 +351,8 @@ class _Workbook:
         tail: list[bytes] = []
         try:
             for block in self.blocks(name, part, tail):
-                n = _add_block(columns, n, block.top, block.left, block.rows)
+                n = add_block(columns, n, block.top, block.left, block.rows)
                 del block
         except Exception:  # noqa: BLE001 - _NotInBlocks, or calamine's own error family
             return None
-        return _RowsOfColumns([], columns), _merged_in_tail(tail[0])
+        return RowsOfColumns([], columns), _merged_in_tail(tail[0])

@@ -12,7 +12,7 @@ from xml.etree import ElementTree
 from transforms.parsing.results import Limits, UnreadableFile
 
 if TYPE_CHECKING:
-    from transforms.parsing.xlsx_table import _Workbook
+    from transforms.parsing.xlsx_table import XlsxBook
 
 
 _FORMULA_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?f[\s>/]")
@@ -31,7 +31,7 @@ def _may_hold_notes(xml: bytes) -> bool:
     return _ERROR_TYPE.search(xml) is not None or (b"f" in xml and (b"<f" in xml or b":f" in xml))
 
 
-def _check_zip(name: str, data: bytes, limits: Limits) -> tuple[zipfile.ZipFile, set[str]]:
+def check_zip(name: str, data: bytes, limits: Limits) -> tuple[zipfile.ZipFile, set[str]]:
     """Open the XLSX zip after checking its declared and actual sizes (zip bombs); also the
     members that may hold formulas or error cells (the same pass, so that ``_cell_notes``
     decompresses only those once more)."""
@@ -111,17 +111,17 @@ def _expand_members(
     return actual, marked
 
 
-_CHECK_FAILED = "XLSX 文件检查未通过 / the XLSX check failed"  # replaced by what _check_zip says
+_CHECK_FAILED = "XLSX 文件检查未通过 / the XLSX check failed"  # replaced by what check_zip says
 
 
-class _MemberCheck:
+class MemberCheck:
     """A member's part of the zip check (``_expand_members``) done by the read that needs its
     bytes anyway: a big sheet read in row blocks is decompressed once, not twice. A stream of
     the member whose reads count the bytes against the bound and look for formula and error
     marks; zipfile checks the CRC on the read that reaches the end. What it finds is the
-    workbook's (``_Workbook.check_rest`` names any failure)."""
+    workbook's (``XlsxBook.check_rest`` names any failure)."""
 
-    def __init__(self, book: _Workbook, member: str, stream: Any):
+    def __init__(self, book: XlsxBook, member: str, stream: Any):
         self.book = book
         self.member = member
         self.stream = stream
