@@ -35,7 +35,7 @@ from transforms.parsing.results import (
     Reject,
     UnreadableFile,
 )
-from transforms.parsing.rules import RowContext
+from transforms.parsing.rules import ElementRule, RowContext
 from transforms.parsing.table import Table
 from transforms.parsing.xlsx_table import XlsxBook
 
@@ -52,6 +52,7 @@ __all__ = [
     "UnreadableFile",
     "LayoutMatch",
     "RowContext",
+    "ElementRule",
     "Table",
     "XlsxBook",
     "read_csv_table",

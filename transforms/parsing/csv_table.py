@@ -35,6 +35,22 @@ def detect_encoding(data: bytes) -> str:
     """
     if not data:
         raise EncodingError("空文件 / empty file")
+    bom = _bom_encoding(data)
+    if bom:
+        return bom
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError as e:
+        if _ends_mid_character(data, e):
+            raise EncodingError(TRUNCATED_TEXT) from None
+        first_bad = data[: e.start].count(b"\n") + 1
+    _refuse_mixed(data, first_bad)
+    return _legacy_encoding(data, first_bad)
+
+
+def _bom_encoding(data: bytes) -> str | None:
+    """The encoding a byte-order mark names ('utf-8-sig', 'utf-16'), checked; None without one."""
     if data.startswith(codecs.BOM_UTF8):
         try:
             data[3:].decode("utf-8")
@@ -53,13 +69,11 @@ def detect_encoding(data: bytes) -> str:
         except UnicodeDecodeError:
             raise EncodingError("UTF-16 文件已损坏 / broken UTF-16 text") from None
         return "utf-16"
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError as e:
-        if _ends_mid_character(data, e):
-            raise EncodingError(TRUNCATED_TEXT) from None
-        first_bad = data[: e.start].count(b"\n") + 1
+    return None
+
+
+def _refuse_mixed(data: bytes, first_bad: int) -> None:
+    """EncodingError when a non-ASCII line is UTF-8 though the file as a whole is not."""
     for number, line in enumerate(data.splitlines(), 1):
         if line.isascii():
             continue
@@ -71,6 +85,10 @@ def detect_encoding(data: bytes) -> str:
             f"编码混杂：第 {number} 行是 UTF-8，第 {first_bad} 行不是 / mixed encodings: line "
             f"{number} is UTF-8, line {first_bad} is not; save the whole file in one encoding"
         )
+
+
+def _legacy_encoding(data: bytes, first_bad: int) -> str:
+    """GBK or GB18030, whichever decodes the whole file first; EncodingError when neither does."""
     furthest = 0
     for encoding in ("gbk", "gb18030"):
         try:
@@ -83,19 +101,23 @@ def detect_encoding(data: bytes) -> str:
             continue
     # the line of the first byte that not even the most lenient reading (GB18030) accepts
     first_bad = max(first_bad, data[:furthest].count(b"\n") + 1)
-    guess = ""
+    raise EncodingError(
+        f"无法识别的编码：不是 UTF-8、GBK 或 GB18030{_encoding_guess(data)} / undecodable: not "
+        f"UTF-8, GBK or GB18030 (first bad byte on line {first_bad})"
+    )
+
+
+def _encoding_guess(data: bytes) -> str:
+    """charset-normalizer's guess, for the message only."""
     try:
         import charset_normalizer
 
         best = charset_normalizer.from_bytes(data[:200_000]).best()
         if best is not None:
-            guess = f"（疑似 / looks like {best.encoding}）"
+            return f"（疑似 / looks like {best.encoding}）"
     except Exception:  # noqa: BLE001 - only for the message
         pass
-    raise EncodingError(
-        f"无法识别的编码：不是 UTF-8、GBK 或 GB18030{guess} / undecodable: not UTF-8, GBK or "
-        f"GB18030 (first bad byte on line {first_bad})"
-    )
+    return ""
 
 
 def read_csv_table(name: str, data: bytes, limits: Limits) -> tuple[Table, str]:

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from itertools import compress
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from healthplan.definitions import DataElement
-from healthplan.layouts import (
-    Column,
-)
 from transforms.parsing.cells import _is_blank
 from transforms.parsing.facility_rows import (
     _facility_row,
     _facility_spec,
+    _FacilityRow,
     _FacilitySpec,
     _parse_facility_rows,
 )
 from transforms.parsing.facility_totals import Claimed, _FacilityTotals, _group_ids, _KeptRows
 from transforms.parsing.layout_match import LayoutMatch
 from transforms.parsing.rows import _apply_merges, _data_row, _header_width
-from transforms.parsing.rules import RowContext, _area, _flag_cell, _mapped, _value, _year
+from transforms.parsing.rules import (
+    ElementRule,
+    RowContext,
+    _area,
+    _flag_cell,
+    _mapped,
+    _value,
+    _year,
+)
 from transforms.parsing.table import Cells, RowsOfColumns, Table, columns_of
 
 # A facility sheet has tens of thousands of rows and nearly all of them are clean. The columnar
@@ -53,45 +59,29 @@ def _bad_results(results: list[Any]) -> np.ndarray:
 
 
 def _number_column(
-    scratch: RowContext, column: Cells, col: Column, element: DataElement
+    scratch: RowContext, column: Cells, rule: ElementRule
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A numeric element column as (values, has a value, clean), as ``_value`` reads it: plain
-    floats checked as arrays, blanks hold nothing, any other cell by ``_value`` itself."""
+    floats checked as arrays by the column's rule, blanks hold nothing, any other cell by
+    ``_value`` itself."""
     cells = column.cells
     n = len(cells)
-    only_floats = column.types == {float}
-    if not only_floats:
-        values = np.zeros(n)
-        has = np.zeros(n, bool)
-        clean = np.ones(n, bool)
     is_float = column.of_type(float)
+    if column.types == {float}:  # every cell a float: nothing else to look at
+        value, ok = rule.check_array(np.fromiter(cells, np.float64, n))
+        return value, ok, ok.copy()
+    values = np.zeros(n)
+    has = np.zeros(n, bool)
+    clean = np.ones(n, bool)
     if float in column.types:
-        floats = cells if only_floats else compress(cells, is_float)
-        raw = np.fromiter(floats, np.float64)
-        ok = np.isfinite(raw)
-        if col.percent or element.unit in ("%", "％"):
-            unit = "%"
-        else:
-            unit = "‰" if element.unit == "‰" else ""
-        if unit:
-            cap = element.max if element.max is not None else (100.0 if unit == "%" else 1000.0)
-            ok &= ~(raw > cap)
-        value = raw * col.scale
-        if col.scale != 1.0:
-            value = np.array([round(v, 6) for v in value.tolist()], dtype=np.float64)
-        if element.min is not None:
-            ok &= ~(value < element.min)
-        if element.max is not None and not unit:
-            ok &= ~(value > element.max)
-        if only_floats:  # every cell a float: nothing else to look at
-            return value, ok, ok.copy()
+        value, ok = rule.check_array(np.fromiter(compress(cells, is_float), np.float64))
         values[is_float] = value
         has[is_float] = ok
         clean[is_float] = ok
     other = np.flatnonzero(~is_float & ~column.of_type(type(None)))
     if len(other):
         results = Cells([cells[i] for i in other]).per_distinct(
-            lambda raw: _clean_result(scratch, _value, scratch, raw, col, element, 0, "")
+            lambda raw: _clean_result(scratch, _value, scratch, raw, rule, 0, "")
         )
         for i, r in zip(other.tolist(), results, strict=True):
             if r is _NOT_CLEAN:
@@ -215,15 +205,42 @@ def _facility_block(
     ``width`` the CSV header's (0: any width); ``seen``: the (facility, year) keys claimed by
     the rows before, with their row numbers (updated, unless this is the ``last`` block).
     Rejects and flags go to ``ctx``."""
-    cand = ctx.cand
-    table = cand.table
-    assert table is not None
     n = len(lengths)
-    colmap = cand.colmap
     few = {spec.area, spec.own, spec.typ, ctx.year_header}
     few.update(header for header, col, _ in spec.columns if col.flag)
     columns = {h: Cells(c, h in few) for h, c in cells.items()}
     scratch = ctx.scratch()
+    # row-level: clean when every field maps and no cell is over-long or of a bad CSV width
+    clean = lengths == width if width else np.ones(n, bool)
+    fields = _field_results(ctx, spec, columns, scratch, n)
+    for codes, results in fields:
+        clean &= ~_bad_results(results)[codes]
+    limit = ctx.limits.max_cell_chars
+    for column in columns.values():
+        long = column.long_text(limit)
+        if long is not None:
+            clean &= ~long
+    fids = columns[spec.fid].texts(limit)
+    clean &= ~_blank_ids(columns[spec.fid], n)
+    cellwise = _element_results(ctx, spec, columns, scratch, n)
+    clean &= cellwise.clean
+    table = ctx.cand.table
+    assert table is not None
+    clean &= ~_noted_rows(table, {ctx.cand.colmap[h] for h, _, _ in spec.columns}, start, n)
+    year_codes, years = fields[1]
+    block = _BlockRows(start, width, fids, [years[c] for c in year_codes.tolist()], clean)
+    kept, groups, by_row = _claimed_rows(ctx, spec, totals, seen, block, cellwise, last=last)
+    columnar = np.flatnonzero(kept & ~by_row)
+    groups[columnar] = _group_ids(totals, columnar, *fields)
+    index = np.flatnonzero(kept)
+    return _KeptRows(start, index, groups[index], cellwise.values, cellwise.has, cellwise.broken)
+
+
+def _field_results(
+    ctx: RowContext, spec: _FacilitySpec, columns: dict[str, Cells], scratch: RowContext, n: int
+) -> list[tuple[np.ndarray, list[Any]]]:
+    """The area, year, ownership and type columns: which distinct cell each row holds, and each
+    distinct cell's checked value (_NOT_CLEAN where the per-row path would object)."""
 
     def checked(header: str, fn: Any, *args: Any) -> tuple[np.ndarray, list[Any]]:
         """fn(scratch, raw, *args) of each distinct cell of a field column (_NOT_CLEAN if it
@@ -242,98 +259,118 @@ def _facility_block(
                 results.append(result)
         return codes, results
 
-    # row-level: clean when every field maps and no cell is over-long or of a bad CSV width
-    clean = lengths == width if width else np.ones(n, bool)
-    area_codes, areas = checked(spec.area, _area, 0, spec.area)
+    areas = checked(spec.area, _area, 0, spec.area)
     if ctx.year_header is not None:
         year_header = ctx.year_header
-        year_codes, years = checked(year_header, lambda c, raw: _year(c, {year_header: raw}, 0))
+        years = checked(year_header, lambda c, raw: _year(c, {year_header: raw}, 0))
     else:
-        year_codes, years = np.zeros(n, np.intp), [cand.file_year]
-    own_codes, owns = checked(spec.own, lambda c, raw: _mapped(c, "ownership", raw, 0, spec.own))
-    typ_codes, typs = checked(spec.typ, lambda c, raw: _mapped(c, "type", raw, 0, spec.typ))
-    for codes, results in (
-        (area_codes, areas),
-        (year_codes, years),
-        (own_codes, owns),
-        (typ_codes, typs),
-    ):
-        clean &= ~_bad_results(results)[codes]
-    limit = ctx.limits.max_cell_chars
-    for column in columns.values():
-        long = column.long_text(limit)
-        if long is not None:
-            clean &= ~long
-    fids = columns[spec.fid].texts(limit)
-    if columns[spec.fid].types == {str}:  # _is_blank of text: nothing but white space
-        clean &= np.fromiter(map(bool, map(str.strip, cells[spec.fid])), bool, n)
-    else:
-        clean &= ~np.array(columns[spec.fid].per_distinct(_is_blank), dtype=bool)
+        years = np.zeros(n, np.intp), [ctx.cand.file_year]
+    owns = checked(spec.own, lambda c, raw: _mapped(c, "ownership", raw, 0, spec.own))
+    typs = checked(spec.typ, lambda c, raw: _mapped(c, "type", raw, 0, spec.typ))
+    return [areas, years, owns, typs]
 
-    # element cells: values, whether a cell holds one, and whether it is clean
-    values: dict[str, np.ndarray] = {}
-    has: dict[str, np.ndarray] = {}
-    broken: dict[str, np.ndarray] = {}
+
+def _blank_ids(column: Cells, n: int) -> np.ndarray:
+    """Which facility id cells are blank (_is_blank of each)."""
+    if column.types == {str}:  # _is_blank of text: nothing but white space
+        return ~np.fromiter(map(bool, map(str.strip, column.cells)), bool, n)
+    return np.array(column.per_distinct(_is_blank), dtype=bool)
+
+
+@dataclass
+class _CellValues:
+    """A block's element cells: values, whether a cell holds one, whether its cell was rejected
+    (by element code), and which rows are clean in every element column."""
+
+    values: dict[str, np.ndarray]
+    has: dict[str, np.ndarray]
+    broken: dict[str, np.ndarray]
+    clean: np.ndarray
+
+
+def _element_results(
+    ctx: RowContext, spec: _FacilitySpec, columns: dict[str, Cells], scratch: RowContext, n: int
+) -> _CellValues:
+    """Every element column of a block checked as a column (see ``_number_column``)."""
+    out = _CellValues({}, {}, {}, np.ones(n, bool))
     for header, col, element in spec.columns:
         if col.flag:
             v, h, ok = _flag_column(scratch, columns[header])
         else:
-            v, h, ok = _number_column(scratch, columns[header], col, element)
-        values[element.code], has[element.code] = v, h & ok
-        broken[element.code] = np.zeros(n, bool)
-        clean &= ok
-    clean &= ~_noted_rows(table, {colmap[h] for h, _, _ in spec.columns}, start, n)
+            v, h, ok = _number_column(scratch, columns[header], ctx.rule(header, col, element))
+        out.values[element.code], out.has[element.code] = v, h & ok
+        out.broken[element.code] = np.zeros(n, bool)
+        out.clean &= ok
+    return out
 
-    # in row order: the clean rows claim their (facility, year), the others go row by row. A
-    # clean row can only meet another's key when its facility id is repeated in the block or
-    # its key was claimed before it; the rest claim theirs together, after the loop.
-    one_year = len(years) == 1
-    claimed_now = one_year and len(set(fids)) == n
+
+@dataclass
+class _BlockRows:
+    """What the claim of a block's rows needs: its first row index, the CSV width (0: any), each
+    row's facility id and year, and which rows are clean."""
+
+    start: int
+    width: int
+    fids: list[str]
+    years: list[Any]
+    clean: np.ndarray
+
+
+def _claimed_rows(
+    ctx: RowContext,
+    spec: _FacilitySpec,
+    totals: _FacilityTotals,
+    seen: Claimed,
+    block: _BlockRows,
+    cellwise: _CellValues,
+    *,
+    last: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """In row order: the clean rows claim their (facility, year), the others go row by row. A
+    clean row can only meet another's key when its facility id is repeated in the block or its
+    key was claimed before it; the rest claim theirs together, after the loop. (kept rows, their
+    group ids where the per-row path gave them, which rows it gave)."""
+    fids, years, clean, start = block.fids, block.years, block.clean, block.start
+    n = len(fids)
+    claimed_now = len(set(years)) <= 1 and len(set(fids)) == n
     if claimed_now:  # no facility twice: the clean rows claim theirs now, which tells the
         # repeats, in one pass (the rows checked one by one have other facilities)
-        repeated = seen.claim_new(fids, years[0], np.flatnonzero(clean), start + 1)
+        year = years[0] if years else None
+        repeated = seen.claim_new(fids, year, np.flatnonzero(clean), start + 1)
     else:
         repeated = pd.Series(fids, dtype=object).duplicated(keep=False).to_numpy()
         if seen:
-            repeated = repeated | seen.which(fids, [years[c] for c in year_codes.tolist()])
-    rowwise = np.flatnonzero(~clean | repeated)
+            repeated = repeated | seen.which(fids, years)
     kept = clean.copy()
     groups = np.full(n, -1, np.int64)  # of the kept rows
     by_row = np.zeros(n, bool)  # kept rows whose group the per-row path gave
-    for i in rowwise.tolist():
+    for i in np.flatnonzero(~clean | repeated).tolist():
         if clean[i]:
-            key = (fids[i], years[year_codes[i]])
+            key = (fids[i], years[i])
             if key not in seen:
                 seen[key] = start + i + 1
                 ctx.rows_read += 1
                 continue
             kept[i] = False
-        item = _data_row(ctx, start + i, width)
-        if item is None:
-            continue
-        row = _facility_row(ctx, spec, *item, seen)
+        item = _data_row(ctx, start + i, block.width)
+        row = None if item is None else _facility_row(ctx, spec, *item, seen)
         if row is None:
             continue
         kept[i] = by_row[i] = True
         groups[i] = totals.group(row[0])
-        for code in values:
-            has[code][i] = False
-        for code, value in row[1]:
-            values[code][i], has[code][i] = value, True
-        for code in row[2]:
-            broken[code][i] = True
+        _put_row(cellwise, i, row)
     together = np.flatnonzero(clean & ~repeated)
     ctx.rows_read += len(together)
     if not last and not claimed_now:
-        seen.claim(fids, [years[c] for c in year_codes.tolist()], together, start + 1)
-    columnar = np.flatnonzero(kept & ~by_row)
-    groups[columnar] = _group_ids(
-        totals,
-        columnar,
-        (area_codes, areas),
-        (year_codes, years),
-        (own_codes, owns),
-        (typ_codes, typs),
-    )
-    index = np.flatnonzero(kept)
-    return _KeptRows(start, index, groups[index], values, has, broken)
+        seen.claim(fids, years, together, start + 1)
+    return kept, groups, by_row
+
+
+def _put_row(cellwise: _CellValues, i: int, row: _FacilityRow) -> None:
+    """Row i's values as the per-row path gave them."""
+    for code in cellwise.values:
+        cellwise.has[code][i] = False
+    for code, value in row[1]:
+        cellwise.values[code][i], cellwise.has[code][i] = value, True
+    for code in row[2]:
+        cellwise.broken[code][i] = True

@@ -64,6 +64,28 @@ def _facility_row(
     ctx: RowContext, spec: _FacilitySpec, rownum: int, cells: dict[str, Any], seen: dict | Claimed
 ) -> _FacilityRow | None:
     """One facility row checked cell by cell (every reject named); None when it is not kept."""
+    key = _facility_key(ctx, spec, rownum, cells, seen)
+    if key is None:
+        return None
+    values: list[tuple[str, float]] = []
+    broken: set[str] = set()
+    for header, col, element in spec.columns:
+        if _gap(ctx, rownum, header, GROUP_NOT_LOADED):
+            broken.add(element.code)
+            continue
+        value = _facility_cell(ctx, header, col, element, cells[header], rownum)
+        if value is _BROKEN:
+            broken.add(element.code)
+        elif value is not None:
+            values.append((element.code, value))
+    return key, values, broken
+
+
+def _facility_key(
+    ctx: RowContext, spec: _FacilitySpec, rownum: int, cells: dict[str, Any], seen: dict | Claimed
+) -> tuple[str, int, str] | None:
+    """A facility row's group (area, year, 'ownership:type'), its (facility, year) claimed; None
+    when a field is rejected or the facility came before."""
     fid_raw = cells[spec.fid]
     if _is_blank(fid_raw):
         ctx.reject(rownum, spec.fid, fid_raw, "缺少机构代码 / facility id missing")
@@ -90,36 +112,33 @@ def _facility_row(
         )
         return None
     seen[(fid, year)] = rownum
-    values: list[tuple[str, float]] = []
-    broken: set[str] = set()
-    for header, col, element in spec.columns:
-        if _gap(ctx, rownum, header, GROUP_NOT_LOADED):
-            broken.add(element.code)
-            continue
-        raw = cells[header]
-        if col.flag:
-            try:
-                value = _flag_cell(ctx, raw)
-            except CellError as e:
-                ctx.reject(rownum, header, raw, str(e))
-                broken.add(element.code)
-                continue
-            if value is None:
-                continue
-        else:
-            before = len(ctx.rejects)
-            checked = _value(ctx, raw, col, element, rownum, header)
-            if checked is None:
-                if len(ctx.rejects) > before:
-                    last = ctx.rejects[-1]
-                    ctx.rejects[-1] = Reject(
-                        last.file, last.row, last.field, last.value, last.reason + GROUP_NOT_LOADED
-                    )
-                    broken.add(element.code)
-                continue
-            value = checked[0]
-        values.append((element.code, value))
-    return (code, year, f"{own}:{typ}"), values, broken
+    return code, year, f"{own}:{typ}"
+
+
+_BROKEN: Any = object()  # a rejected element cell: its group's total is held back
+
+
+def _facility_cell(
+    ctx: RowContext, header: str, col: Column, element: DataElement, raw: Any, rownum: int
+) -> float | None:
+    """One element cell of a facility row: its value, None when blank, _BROKEN when rejected."""
+    if col.flag:
+        try:
+            return _flag_cell(ctx, raw)
+        except CellError as e:
+            ctx.reject(rownum, header, raw, str(e))
+            return _BROKEN
+    before = len(ctx.rejects)
+    checked = _value(ctx, raw, ctx.rule(header, col, element), rownum, header)
+    if checked is not None:
+        return checked[0]
+    if len(ctx.rejects) > before:
+        last = ctx.rejects[-1]
+        ctx.rejects[-1] = Reject(
+            last.file, last.row, last.field, last.value, last.reason + GROUP_NOT_LOADED
+        )
+        return _BROKEN
+    return None
 
 
 def _parse_facility_rows(ctx: RowContext) -> tuple[list[dict], set[int]]:

@@ -25,6 +25,7 @@ def _parse_long(ctx: RowContext) -> tuple[dict[str, Any], set[int]]:
     area_header = ctx.area_header
     assert area_header is not None
     columns = _element_columns(ctx)
+    rules = [ctx.rule(header, col, element) for header, col, element in columns]
     seen: dict[tuple[str, int], int] = {}
     values = _LongValues(columns)
     add_row, add_column = values.row_at.append, values.column_at.append
@@ -62,11 +63,11 @@ def _parse_long(ctx: RowContext) -> tuple[dict[str, Any], set[int]]:
         noted = table.formula_gaps or table.error_cells or table.merged_values
         row_at = len(values.rows)
         values.rows.append((code, year, rownum))
-        for at, (header, col, element) in enumerate(columns):
+        for at, (header, _, _) in enumerate(columns):
             if noted and _gap(ctx, rownum, header):
                 continue
             raw = cells[header]
-            checked = _value(ctx, raw, col, element, rownum, header)
+            checked = _value(ctx, raw, rules[at], rownum, header)
             if checked is not None:
                 add_row(row_at)
                 add_column(at)

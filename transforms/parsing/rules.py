@@ -8,6 +8,8 @@ import operator
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from healthplan.definitions import DataElement
 from healthplan.layouts import (
     DEFAULT_FLAG_MAP,
@@ -50,6 +52,7 @@ class RowContext:
     field_results: dict[str, dict[str, Any]] = field(init=False, default_factory=dict)
     last_index: int = field(init=False, default=-1)  # of the mapped columns
     cells_of: Any = field(init=False, default=None)
+    rules: dict[str, ElementRule] = field(init=False, default_factory=dict)  # by header
 
     def __post_init__(self) -> None:
         lay = self.cand.layout
@@ -69,6 +72,13 @@ class RowContext:
         self.last_index = max(colmap.values(), default=-1)
         # a row's mapped cells at once, where the row reaches every mapped column
         self.cells_of = operator.itemgetter(*colmap.values()) if len(colmap) > 1 else None
+
+    def rule(self, header: str, col: Column, element: DataElement) -> ElementRule:
+        """The element column's rule, worked out on its first use."""
+        rule = self.rules.get(header)
+        if rule is None:
+            rule = self.rules[header] = ElementRule.of(col, element)
+        return rule
 
     def scratch(self) -> RowContext:
         """A context of the same file whose rejects and flags go nowhere that counts."""
@@ -127,11 +137,75 @@ def _year(ctx: RowContext, cells: dict[str, Any], rownum: int) -> int | None:
     return year
 
 
+@dataclass(frozen=True)
+class ElementRule:
+    """How one element column's numbers are read, worked out once per column and applied by both
+    the per-cell path (``check``) and the per-column path (``check_array``): the unit of a share,
+    its cap, the column's scale and the element's bounds."""
+
+    flag: bool  # a yes/no element: 是/否 texts are read through the flag map
+    unit: str  # '%' or '‰' for shares, '' for counts and amounts
+    cap: float  # the largest share (shares only)
+    scale: float
+    min: float | None
+    max: float | None  # the bound of counts and amounts (a share's is its cap)
+
+    @classmethod
+    def of(cls, col: Column, element: DataElement) -> ElementRule:
+        if col.percent or element.unit in ("%", "％"):
+            unit = "%"
+        else:
+            unit = "‰" if element.unit == "‰" else ""
+        cap = element.max if element.max is not None else (100.0 if unit == "%" else 1000.0)
+        return cls(
+            flag=element.kind == "flag",
+            unit=unit,
+            cap=cap,
+            scale=col.scale,
+            min=element.min,
+            max=None if unit else element.max,
+        )
+
+    def scaled(self, value: float) -> float:
+        return round(value * self.scale, 6) if self.scale != 1.0 else value * self.scale
+
+    def precision(self, decimals: int) -> float:
+        """Whole numbers in an unscaled column are exact; decimals or a scale mean rounding."""
+        return 10.0 ** (-decimals) * self.scale if decimals or self.scale != 1.0 else 0.0
+
+    def check(self, value: float) -> tuple[float, str | None]:
+        """One value in the column's unit → (scaled value, the reason it is refused or None)."""
+        if self.unit and value > self.cap:
+            return value, f"比率超过 {self.cap:g}{self.unit} / share over {self.cap:g} {self.unit}"
+        value = self.scaled(value)
+        if self.min is not None and value < self.min:
+            if self.min == 0:
+                return value, "负数 / negative value"
+            return value, f"低于下限 {self.min:g} / below the minimum"
+        if self.max is not None and value > self.max:
+            return value, f"超过上限 {self.max:g} / above the maximum"
+        return value, None
+
+    def check_array(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``check`` of a column of plain floats at once: (scaled values, which are kept)."""
+        ok = np.isfinite(raw)
+        if self.unit:
+            ok &= ~(raw > self.cap)
+        value = raw * self.scale
+        if self.scale != 1.0:
+            value = np.array([round(v, 6) for v in value.tolist()], dtype=np.float64)
+        if self.min is not None:
+            ok &= ~(value < self.min)
+        if self.max is not None:
+            ok &= ~(value > self.max)
+        return value, ok
+
+
 def _value(
-    ctx: RowContext, raw: Any, col: Column, element: DataElement, rownum: int, header: str
+    ctx: RowContext, raw: Any, rule: ElementRule, rownum: int, header: str
 ) -> tuple[float, float] | None:
     """A checked element value in the element's unit and its rounding precision, or None."""
-    if element.kind == "flag" and isinstance(raw, str):
+    if rule.flag and isinstance(raw, str):
         flag = ctx.maps["flag"].get(_key(raw))
         if flag is not None:
             return float(flag), 1.0
@@ -143,8 +217,23 @@ def _value(
     if parsed is None:
         return None
     value, sign, decimals = parsed
-    unit = "%" if col.percent or element.unit in ("%", "％") else "‰" if element.unit == "‰" else ""
-    if sign and not unit:
+    if sign:
+        value = _in_unit(ctx, raw, rule.unit, value, sign, rownum, header)
+        if value is None:
+            return None
+    value, refused = rule.check(value)
+    if refused:
+        ctx.reject(rownum, header, raw, refused)
+        return None
+    return value, rule.precision(decimals)
+
+
+def _in_unit(
+    ctx: RowContext, raw: Any, unit: str, value: float, sign: str, rownum: int, header: str
+) -> float | None:
+    """A value written with '%' or '‰' in the column's unit (converted and flagged), or None when
+    the column is not a share."""
+    if not unit:
         ctx.reject(
             rownum,
             header,
@@ -152,35 +241,15 @@ def _value(
             f"含「{sign}」号，但该列不是比率 / a {sign} sign in a column of counts",
         )
         return None
-    if sign and sign != unit:
-        factor = 10.0 if unit == "‰" else 0.1
-        value *= factor
+    if sign != unit:
+        value *= 10.0 if unit == "‰" else 0.1
         ctx.flag(
             rownum,
             header,
             raw,
             f"按「{sign}」填报，已换算为「{unit}」/ given in {sign}, converted to {unit}",
         )
-    if unit:
-        cap = element.max if element.max is not None else (100.0 if unit == "%" else 1000.0)
-        if value > cap:
-            ctx.reject(rownum, header, raw, f"比率超过 {cap:g}{unit} / share over {cap:g} {unit}")
-            return None
-    value *= col.scale
-    # whole numbers in an unscaled column are exact; decimals or a scale mean rounding
-    precision = 10.0 ** (-decimals) * col.scale if decimals or col.scale != 1.0 else 0.0
-    if col.scale != 1.0:
-        value = round(value, 6)
-    if element.min is not None and value < element.min:
-        if element.min == 0:
-            ctx.reject(rownum, header, raw, "负数 / negative value")
-        else:
-            ctx.reject(rownum, header, raw, f"低于下限 {element.min:g} / below the minimum")
-        return None
-    if element.max is not None and not unit and value > element.max:
-        ctx.reject(rownum, header, raw, f"超过上限 {element.max:g} / above the maximum")
-        return None
-    return value, precision
+    return value
 
 
 def _mapped(ctx: RowContext, what: str, raw: Any, rownum: int, header: str) -> str | None:

@@ -186,29 +186,37 @@ def _cell_notes(
         return gaps, errors
     try:
         for _, elem in ElementTree.iterparse(io.BytesIO(xml), events=("end",)):
-            if not elem.tag.endswith("}c") and elem.tag != "c":
-                continue
-            f = v = None
-            for child in elem:
-                tag = child.tag.rsplit("}", 1)[-1]
-                if tag == "f":
-                    f = child
-                elif tag == "v":
-                    v = child
-            error = elem.get("t") == "e"
-            gap = f is not None and (v is None or (v.text is None and elem.get("t") != "str"))
-            if error or gap:
-                m = _CELL_REF.fullmatch(elem.get("r", ""))
-                if m:
-                    col = 0
-                    for ch in m.group(1):
-                        col = col * 26 + ord(ch) - 64
-                    key = (int(m.group(2)), col - 1)
-                    if error:
-                        errors[key] = (v.text if v is not None and v.text else "#ERROR")[:20]
-                    else:
-                        gaps.add(key)
-            elem.clear()
+            if elem.tag.endswith("}c") or elem.tag == "c":
+                _note_cell(elem, gaps, errors)
+                elem.clear()
     except ElementTree.ParseError:
         return gaps, errors
     return gaps, errors
+
+
+def _note_cell(
+    elem: ElementTree.Element, gaps: set[tuple[int, int]], errors: dict[tuple[int, int], str]
+) -> None:
+    """A cell element put in ``gaps`` (a formula without a cached value) or ``errors``."""
+    f = v = None
+    for child in elem:
+        tag = child.tag.rsplit("}", 1)[-1]
+        if tag == "f":
+            f = child
+        elif tag == "v":
+            v = child
+    error = elem.get("t") == "e"
+    gap = f is not None and (v is None or (v.text is None and elem.get("t") != "str"))
+    if not (error or gap):
+        return
+    m = _CELL_REF.fullmatch(elem.get("r", ""))
+    if not m:
+        return
+    col = 0
+    for ch in m.group(1):
+        col = col * 26 + ord(ch) - 64
+    key = (int(m.group(2)), col - 1)
+    if error:
+        errors[key] = (v.text if v is not None and v.text else "#ERROR")[:20]
+    else:
+        gaps.add(key)
