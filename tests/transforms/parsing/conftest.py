@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 
-from healthplan.definitions import load_catalog
+from healthplan.definitions import AreaSet, DataElement, ElementCatalog, load_catalog
 from healthplan.layouts import load_layouts
 from healthplan.settings import REPO_ROOT
 from transforms.parsing import CatalogInfo, parse
+
+PLANS = REPO_ROOT / "plans"
 
 
 @pytest.fixture(scope="module")
@@ -33,3 +36,27 @@ def block_outcomes(monkeypatch):
 
     monkeypatch.setattr(parse, "parsed_in_blocks", recorded)
     return outcomes
+
+
+@pytest.fixture(scope="module")
+def elements() -> dict[str, DataElement]:
+    out: dict[str, DataElement] = {}
+    for path in sorted(PLANS.glob("**/elements.yaml")):
+        out.update(
+            {
+                e.code: e
+                for e in ElementCatalog.model_validate(yaml.safe_load(path.read_text())).elements
+            }
+        )
+    return out
+
+
+@pytest.fixture(scope="module")
+def layouts(elements):
+    return load_layouts(PLANS / "sources", elements)
+
+
+@pytest.fixture(scope="module")
+def longhu(elements) -> CatalogInfo:
+    areas = AreaSet.model_validate(yaml.safe_load((PLANS / "longhu" / "areas.yaml").read_text()))
+    return CatalogInfo.from_areas(elements, areas.areas)

@@ -17,7 +17,7 @@ import pytest
 from openpyxl.formatting.rule import FormulaRule
 
 from healthplan.settings import REPO_ROOT
-from tests.transforms.test_parsing_streamed import workbook
+from tests.transforms.parsing.test_facility_blocks_agree import workbook
 from transforms.parsing import (
     DEFAULT_LIMITS,
     UnreadableFile,
@@ -34,7 +34,7 @@ SHEET = "xl/worksheets/sheet1.xml"
 
 @pytest.fixture
 def streams(block_outcomes, monkeypatch):
-    """The block-by-block attempts' outcomes (see test_parsing_streamed), with tiny blocks."""
+    """The block-by-block attempts' outcomes (see test_facility_blocks_agree), with tiny blocks."""
     monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", 1024)
     return block_outcomes
 
