@@ -7,6 +7,7 @@ import csv
 import io
 from typing import Any
 
+from transforms.parsing.cells import number_style
 from transforms.parsing.results import EncodingError, Limits, UnreadableFile
 from transforms.parsing.table import Table
 
@@ -146,4 +147,4 @@ def read_csv_table(name: str, data: bytes, limits: Limits) -> tuple[Table, str]:
             name,
             f"CSV 格式错误（第 {reader.line_num} 行）/ malformed CSV at line {reader.line_num}: {e}",
         ) from None
-    return Table(rows, fixed_width=True), encoding
+    return Table(rows, fixed_width=True, number_style=number_style(text, delimiter)), encoding

@@ -28,7 +28,9 @@ class LayoutMatch:
     colmap: dict[str, int] = field(default_factory=dict)  # layout header → column index
     missing: list[str] = field(default_factory=list)
     problem: str | None = None
-    file_year: int | None = None
+    file_year: int | None = None  # the year the layout reads from the file name, for blank cells
+    name_year: int | None = None  # the one year the file name states, which the rows must agree
+    years: Counter[int] = field(default_factory=Counter)  # data year → rows (a year column's)
     covered: int = 0
     name: str = ""  # the file's
 
@@ -73,6 +75,19 @@ def _file_year(name: str, layout: Layout) -> int | None:
         return None
 
 
+_NAME_YEAR = re.compile(r"(?<!\d)((?:19|20)\d{2})(?!\d)")
+
+
+def _name_year(name: str, file_year: int | None) -> int | None:
+    """The year a file's name states: the layout's (``file_year``), else the one year-like number
+    in its base name (None where there are none or several)."""
+    if file_year is not None:
+        return file_year
+    base = name.replace("\\", "/").rsplit("/", 1)[-1]
+    found = set(_NAME_YEAR.findall(base))
+    return int(found.pop()) if len(found) == 1 else None
+
+
 def _match(cand: LayoutMatch, name: str) -> None:
     """Which of the layout's columns the file has, and which data years it covers."""
     cand.name = name
@@ -90,9 +105,11 @@ def _match(cand: LayoutMatch, name: str) -> None:
     if cand.missing:
         return
     cand.file_year = _file_year(name, lay)
+    cand.name_year = _name_year(name, cand.file_year)
     idx = _year_index(cand)
     if idx is not None:
         years = _years_of(_typed_counts(column_cells(cand.table.rows, idx, lay.header_row)))
+        cand.years = years
     elif cand.file_year is not None:
         years = Counter([cand.file_year])
     else:
@@ -223,11 +240,33 @@ def _candidates(
     for src, lay in _iter_layouts(layouts):
         if lay.format != fmt:
             continue
-        table = tables if isinstance(tables, Table) else tables.table(lay.sheet)
+        if isinstance(tables, Table):
+            cand = LayoutMatch(src, lay, tables)
+            _match(cand, name)
+        else:
+            cand = _sheet_match(name, src, lay, tables)
+        cands.append(cand)
+    return cands
+
+
+def _sheet_match(name: str, src: SourceLayouts, lay: Layout, book: Any) -> LayoutMatch:
+    """The layout matched against the one sheet of the workbook it can read (see
+    ``XlsxBook.candidate_tables``); UnreadableFile when several visible sheets fit its header."""
+    cands = []
+    for table in book.candidate_tables(lay.sheet):
         cand = LayoutMatch(src, lay, table)
         _match(cand, name)
         cands.append(cand)
-    return cands
+    fits = [c for c in cands if c.table is not None and not c.missing]
+    if len(fits) > 1:
+        shown = "、".join(f"「{c.table.sheet}」" for c in fits)  # type: ignore[union-attr]
+        raise UnreadableFile(
+            name,
+            f"工作簿有多个可见工作表符合版式 {lay.id}：{shown}，无法确定读取哪一个；请只保留一个"
+            f"（工作表 sheets: {book.sheets_text()}）/ ambiguous workbook: several visible sheets "
+            f"fit layout {lay.id}; keep only one",
+        )
+    return fits[0] if fits else cands[0]
 
 
 def _select(name: str, fmt: str, cands: list[LayoutMatch]) -> LayoutMatch:

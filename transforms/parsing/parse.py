@@ -291,14 +291,15 @@ def _parsed(
             f"文件名中的年份 {cand.file_year} 在未来 / the year {cand.file_year} in the file "
             "name is in the future",
         )
+    _refuse_other_years(cand)
     ctx = RowContext(name, cand, catalog_info, current_year, limits)
     if cand.layout.sheet and cand.table is not None and cand.table.sheet != cand.layout.sheet:
         ctx.flag(
             None,
             None,
             cand.table.sheet,
-            f"未找到工作表「{cand.layout.sheet}」，已读取第一个工作表 / no sheet "
-            f"{cand.layout.sheet!r}: read the first sheet",
+            f"未找到工作表「{cand.layout.sheet}」，已读取工作表「{cand.table.sheet}」/ no sheet "
+            f"{cand.layout.sheet!r}: read sheet {cand.table.sheet!r}",
         )
     unmapped = [
         str(c)
@@ -329,4 +330,23 @@ def _parsed(
         good=good,
         rejects=sorted(ctx.rejects, key=lambda r: (r.row or 0, r.field or "")),
         flags=ctx.flags,
+    )
+
+
+def _refuse_other_years(cand: LayoutMatch) -> None:
+    """UnreadableFile when no data row has the year the file's name states: the file holds
+    another year's data under this year's name (its rows name the year they hold)."""
+    name_year, years = cand.name_year, cand.years
+    if name_year is None or not years or name_year in years:
+        return
+    year_col = cand.layout.field_column("year")
+    header = year_col[0] if year_col else ""
+    shown = "、".join(str(y) for y in sorted(years)[:5])
+    raise UnreadableFile(
+        cand.name,
+        f"文件名中的年份 {name_year} 与数据行的年份（{shown}，年份列「{header}」，第 "
+        f"{cand.layout.header_row + 1} 行起）不符，整个文件未读取；请核对文件名或数据 / the year "
+        f"{name_year} in the file name disagrees with every row's year ({shown}, column "
+        f"{header!r}, rows from {cand.layout.header_row + 1}): file not read; check its name or "
+        "its data",
     )

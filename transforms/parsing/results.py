@@ -57,6 +57,7 @@ class Limits:
     ratio_min_bytes: int = 2**20  # the ratio is judged for members larger than this
     max_members: int = 5_000
     max_cell_chars: int = 32_767  # Excel's own limit
+    max_sheet_cells: int = 10_000_000  # a sheet's grid, first to last cell, when mostly empty
 
 
 DEFAULT_LIMITS = Limits()

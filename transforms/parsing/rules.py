@@ -18,6 +18,7 @@ from healthplan.layouts import (
 )
 from transforms.parsing.cells import (
     _CODE,
+    COMMA_THOUSANDS,
     CellError,
     _is_blank,
     _key,
@@ -53,6 +54,7 @@ class RowContext:
     last_index: int = field(init=False, default=-1)  # of the mapped columns
     cells_of: Any = field(init=False, default=None)
     rules: dict[str, ElementRule] = field(init=False, default_factory=dict)  # by header
+    number_style: str = field(init=False, default=COMMA_THOUSANDS)  # the table's
 
     def __post_init__(self) -> None:
         lay = self.cand.layout
@@ -67,6 +69,8 @@ class RowContext:
         area_col, name_col = lay.field_column("area_code"), lay.field_column("area_name")
         self.area_header = area_col[0] if area_col else None
         self.name_header = name_col[0] if name_col else None
+        if self.cand.table is not None:
+            self.number_style = self.cand.table.number_style
         colmap = self.cand.colmap
         self.headers = list(colmap)
         self.last_index = max(colmap.values(), default=-1)
@@ -108,7 +112,6 @@ def _area(ctx: RowContext, raw: Any, rownum: int, header: str) -> str | None:
 
 
 def _year(ctx: RowContext, cells: dict[str, Any], rownum: int) -> int | None:
-    lay = ctx.cand.layout
     header = ctx.year_header
     if header is None:
         return ctx.cand.file_year
@@ -123,18 +126,35 @@ def _year(ctx: RowContext, cells: dict[str, Any], rownum: int) -> int | None:
     except CellError as e:
         ctx.reject(rownum, header, raw, str(e))
         return None
-    if year > ctx.current_year:
-        ctx.reject(rownum, header, raw, f"未来年份 / year in the future (now {ctx.current_year})")
-        return None
-    if not lay.covers(year):
-        ctx.reject(
-            rownum,
-            header,
-            raw,
-            f"年份超出版式 {lay.id} 的适用范围 {lay.years_text} / year outside the layout's years",
-        )
+    problem = _year_problem(ctx, year)
+    if problem:
+        ctx.reject(rownum, header, raw, problem)
         return None
     return year
+
+
+def _year_problem(ctx: RowContext, year: int) -> str | None:
+    """Why a row's year cannot be used: in the future, outside the layout's years, or not the
+    year the file's name states."""
+    lay, name_year = ctx.cand.layout, ctx.cand.name_year
+    if year > ctx.current_year:
+        return f"未来年份 / year in the future (now {ctx.current_year})"
+    if not lay.covers(year):
+        return (
+            f"年份超出版式 {lay.id} 的适用范围 {lay.years_text} / year outside the layout's years"
+        )
+    if name_year is not None and year != name_year:
+        return (
+            f"年份与文件名不符：文件名为 {name_year} 年，本行为 {year} 年 / the row's year {year} "
+            f"disagrees with the year {name_year} in the file name"
+        )
+    return None
+
+
+# The largest plausible value of an element of this kind where the element sets no ``max`` of
+# its own (plans/elements.yaml): a count over ten billion, or an amount (万元) over a trillion,
+# is a typing or export error, not data.
+PLAUSIBLE_MAX = {"count": 1e10, "amount": 1e12}
 
 
 @dataclass(frozen=True)
@@ -149,6 +169,7 @@ class ElementRule:
     scale: float
     min: float | None
     max: float | None  # the bound of counts and amounts (a share's is its cap)
+    whole: bool = False  # a count: whole numbers only
 
     @classmethod
     def of(cls, col: Column, element: DataElement) -> ElementRule:
@@ -157,13 +178,15 @@ class ElementRule:
         else:
             unit = "‰" if element.unit == "‰" else ""
         cap = element.max if element.max is not None else (100.0 if unit == "%" else 1000.0)
+        bound = element.max if element.max is not None else PLAUSIBLE_MAX.get(element.kind)
         return cls(
             flag=element.kind == "flag",
             unit=unit,
             cap=cap,
             scale=col.scale,
             min=element.min,
-            max=None if unit else element.max,
+            max=None if unit else bound,
+            whole=element.kind == "count" and not unit,
         )
 
     def scaled(self, value: float) -> float:
@@ -184,6 +207,8 @@ class ElementRule:
             return value, f"低于下限 {self.min:g} / below the minimum"
         if self.max is not None and value > self.max:
             return value, f"超过上限 {self.max:g} / above the maximum"
+        if self.whole and value != int(value):
+            return value, f"计数应为整数：{value:g} / a count must be a whole number: {value:g}"
         return value, None
 
     def check_array(self, raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -198,6 +223,8 @@ class ElementRule:
             ok &= ~(value < self.min)
         if self.max is not None:
             ok &= ~(value > self.max)
+        if self.whole:
+            ok &= value == np.floor(value)
         return value, ok
 
 
@@ -210,7 +237,7 @@ def _value(
         if flag is not None:
             return float(flag), 1.0
     try:
-        parsed = parse_number(raw)
+        parsed = parse_number(raw, ctx.number_style)
     except CellError as e:
         ctx.reject(rownum, header, raw, str(e))
         return None

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from transforms.parsing.cells import _is_blank, _text
+from transforms.parsing.cells import COMMA_THOUSANDS, _is_blank, _text
 
 
 @dataclass
@@ -33,6 +33,8 @@ class Table:
     fixed_width: bool = False
     # cells of element columns inside a merged range: (row, column) → the range, e.g. 'D3:D5'
     merged_values: dict[tuple[int, int], str] = field(default_factory=dict)
+    # how the file writes numbers (cells.number_style): which commas and dots are unambiguous
+    number_style: str = COMMA_THOUSANDS
 
 
 def add_block(columns: list[list[Any]], n: int, top: int, left: int, block: list[list[Any]]) -> int:

@@ -12,6 +12,7 @@ from typing import Any
 
 from transforms.parsing.results import Limits, UnreadableFile
 from transforms.parsing.table import Block, RowsOfColumns, Table, _col_index, add_block
+from transforms.parsing.xlsx_extent import dimension_trusted, far_rows, sane_sheet_xml
 from transforms.parsing.xlsx_zip import (
     _CHECK_FAILED,
     MemberCheck,
@@ -78,10 +79,12 @@ class _SheetXml:
     """A worksheet part as row blocks, each a worksheet document of its own; ``tail`` is what
     follows the rows (merged cells …), known once every block has been read."""
 
-    def __init__(self, stream: Any, block_bytes: int):
+    def __init__(self, stream: Any, block_bytes: int, limits: Limits):
         self.stream = stream
         self.block_bytes = max(block_bytes, 1)
         self.tail = b""
+        self.limits = limits
+        self.scan = True  # for rows far out: where the sheet declares no dimension
 
     def _read(self) -> bytes:
         return self.stream.read(min(self.block_bytes, 1 << 20))
@@ -98,6 +101,10 @@ class _SheetXml:
         if m.group(0).endswith(b"/>"):
             raise _NotInBlocks  # no rows at all
         prefix = m.group(1)
+        trusted = dimension_trusted(bytes(buf[: m.end()]), self.limits)
+        if trusted is False:
+            raise _NotInBlocks  # a dimension past the limit: the whole read checks every cell
+        self.scan = trusted is None  # no dimension: each block's rows are looked at
         head = _DIMENSION.sub(b"", bytes(buf[: m.end()]))
         row_end, data_end = b"</" + prefix + b"row>", b"</" + prefix + b"sheetData>"
         close = data_end + b"</" + prefix + b"worksheet>"
@@ -129,12 +136,13 @@ class _SheetXml:
                 raise _NotInBlocks  # no end of the rows: let the whole read say what is wrong
             buf += chunk
 
-    @staticmethod
     def _document(
-        head: bytes, body: bytes | memoryview, close: bytes, first: bool
+        self, head: bytes, body: bytes | memoryview, close: bytes, first: bool
     ) -> tuple[bytes, bytes | memoryview, bytes]:
         if not first and not _ROW_WITH_NUMBER.match(body):
             raise _NotInBlocks  # a block's rows must say where they are
+        if self.scan and far_rows(body):
+            raise _NotInBlocks  # a row far out: the whole read checks the sheet's extent
         return head, body, close
 
 
@@ -209,6 +217,7 @@ class XlsxBook:
             # whole file is ≈ 2× the file (30 MB for a 4× preset facility workbook)
             book = CalamineWorkbook.from_filelike(self._without(big) if big else io.BytesIO(data))
             self.sheet_names = list(book.sheet_names)
+            self.hidden = _hidden_sheets(book)
         except Exception as e:  # noqa: BLE001 - calamine raises its own error family
             self.check_rest()
             raise UnreadableFile(
@@ -248,8 +257,23 @@ class XlsxBook:
         buffer.seek(0)
         return buffer
 
+    def candidate_tables(self, sheet: str | None) -> list[Table | None]:
+        """The sheets a layout may read: the one it names (hidden or not) where the workbook has
+        it, else every visible sheet (sheet names vary more than headers do); a hidden or very
+        hidden sheet is never data unless the layout names it."""
+        if sheet in self.sheet_names:
+            return [self.table(sheet)]
+        visible = [s for s in self.sheet_names if s not in self.hidden]
+        return [self.table(s) for s in visible] or [None]
+
+    def sheets_text(self) -> str:
+        """The workbook's sheets for messages, hidden ones marked."""
+        return "、".join(
+            f"「{s}」（隐藏 hidden）" if s in self.hidden else f"「{s}」" for s in self.sheet_names
+        )
+
     def table(self, sheet: str | None) -> Table | None:
-        """The named sheet, else the first one (sheet names vary more than headers do)."""
+        """The named sheet, else the first one."""
         if not self.sheet_names:
             return None
         name = sheet if sheet in self.sheet_names else self.sheet_names[0]
@@ -268,17 +292,47 @@ class XlsxBook:
         self.check_rest()  # calamine reads the sheet's part itself
         try:
             # get_sheet_by_name parses the whole sheet each call: once, for cells and merges
-            if self._book is None:  # let go while a sheet was read in blocks
-                from python_calamine import CalamineWorkbook
-
-                self._book = CalamineWorkbook.from_filelike(io.BytesIO(self.data))
-            book_sheet = self._book.get_sheet_by_name(name)
+            book_sheet = self._sheet_whole(name)
             rows = book_sheet.to_python(skip_empty_area=False)
+        except UnreadableFile:
+            raise
         except Exception as e:  # noqa: BLE001
             raise UnreadableFile(
                 self.name, f"工作表 {name} 无法读取 / sheet {name} unreadable: {e}"
             ) from None
         return rows, _merged_ranges(book_sheet, self.limits)
+
+    def _sheet_whole(self, name: str) -> Any:
+        """calamine's sheet, read whole; a sheet whose cells lie absurdly far apart is read
+        without its blank cells, or refused (see ``sane_sheet_xml``)."""
+        from python_calamine import CalamineWorkbook
+
+        part = self.parts.get(name)
+        if part is not None and part in self._sizes and not self._dimension_trusted(part):
+            sane = sane_sheet_xml(self.name, name, self.zip.read(part), self.zip, self.limits)
+            if sane is not None:
+                return CalamineWorkbook.from_filelike(
+                    self._with_part(part, sane)
+                ).get_sheet_by_name(name)
+        if self._book is None:  # let go while a sheet was read in blocks
+            self._book = CalamineWorkbook.from_filelike(io.BytesIO(self.data))
+        return self._book.get_sheet_by_name(name)
+
+    def _dimension_trusted(self, part: str) -> bool:
+        """Whether the sheet part's declared dimension is within the limit (see
+        ``dimension_trusted``), read from the head of the part only."""
+        with self.zip.open(part) as stream:
+            return dimension_trusted(stream.read(1 << 14), self.limits) is True
+
+    def _with_part(self, part: str, xml: bytes) -> io.BytesIO:
+        """The workbook with one sheet part replaced (a stored zip of its XML parts)."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out:
+            for member in self._sizes:
+                if member.endswith((".xml", ".rels")):
+                    out.writestr(member, xml if member == part else self.zip.read(member))
+        buffer.seek(0)
+        return buffer
 
     def in_blocks(self, part: str | None) -> bool:
         """Whether the sheet part is read in row blocks: big enough to pay (two blocks or more)
@@ -310,7 +364,7 @@ class XlsxBook:
         n = 0  # rows so far
         with self.zip.open(part) as stream:
             source = MemberCheck(self, part, stream) if part in self.unchecked else stream
-            xml = _SheetXml(source, ROW_BLOCK_BYTES)
+            xml = _SheetXml(source, ROW_BLOCK_BYTES, self.limits)
             for document in xml.blocks():
                 buffer = io.BytesIO()
                 with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as out:
@@ -356,3 +410,10 @@ class XlsxBook:
         except Exception:  # noqa: BLE001 - _NotInBlocks, or calamine's own error family
             return None
         return RowsOfColumns([], columns), _merged_in_tail(tail[0])
+
+
+def _hidden_sheets(book: Any) -> set[str]:
+    """The names of the workbook's hidden and very hidden sheets."""
+    from python_calamine import SheetVisibleEnum
+
+    return {m.name for m in book.sheets_metadata if m.visible != SheetVisibleEnum.Visible}
