@@ -99,7 +99,7 @@ def generated_inputs(plans_dir: Path, inbox: Path) -> None:
                 ({"area_code": code, "area_name": code, "year": year},
                  {"pop_resident": round(200_000 * share * (1 + 0.01 * k)),
                   "pop_65plus": round(25_000 * share), ("births", "male"): 900 * share,
-                  ("births", "female"): 850 * share, "deaths": 1200 * share, "gdp": 5e6 * share,
+                  ("births", "female"): round(850 * share), "deaths": 1200 * share, "gdp": 5e6 * share,
                   "life_expectancy": 78.5 + 0.15 * k + (0.2 if share > 0.5 else -0.2)})
                 for code, share in UNITS.items()
             ],

@@ -90,7 +90,8 @@ def warehouse(db_url, corpus_plans, corpus_context):
 
 
 def corrected_file(folder: Path) -> Path:
-    """A corrected public-health file: three changed values (revisions), a new year's rows and
+    """A corrected public-health file of 2019 and 2020 (named for both: a name of one year must
+    agree with the rows): three changed values (revisions), a new year's rows and
     one bad cell (quarantine), so a load writes every kind of row."""
     text = PH_BASELINE.read_bytes().decode("utf-8-sig")
     lines = text.split("\r\n")
@@ -99,7 +100,7 @@ def corrected_file(folder: Path) -> Path:
     lines[2] = lines[2].replace(",937,", ",938,", 1)
     lines[3] = lines[3].replace(",974,", ",-974,", 1)  # rejected: negative
     new_year[0] = new_year[0].replace(",900,", ",901,", 1)
-    path = folder / "public_health_longhu_2019_corrected.csv"
+    path = folder / "public_health_longhu_2019-2020_corrected.csv"
     path.write_bytes(("\ufeff" + "\r\n".join([*lines, *new_year])).encode("utf-8"))
     return path
 

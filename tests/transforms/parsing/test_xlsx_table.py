@@ -16,11 +16,17 @@ import openpyxl
 import pandas as pd
 import pytest
 
-import transforms.parsing as parsing
 from healthplan.definitions import load_catalog
 from healthplan.layouts import load_layouts
 from healthplan.settings import REPO_ROOT
-from transforms.parsing import DEFAULT_LIMITS, CatalogInfo, UnreadableFile, parse_file
+from transforms.parsing import (
+    DEFAULT_LIMITS,
+    CatalogInfo,
+    UnreadableFile,
+    parse_file,
+    table,
+    xlsx_table,
+)
 
 PLANS = REPO_ROOT / "plans"
 SAMPLE_FACILITY = REPO_ROOT / "samples" / "inbox" / "longhu" / "2019" / "resources_2019.xlsx"
@@ -34,12 +40,12 @@ XLSX_FILES = sorted(
 
 @pytest.fixture
 def tiny_blocks(monkeypatch):
-    monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", 512)
+    monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", 512)
 
 
 def sheet_reads(data: bytes) -> list[tuple[str, object, object]]:
     """(sheet, whole read, block read or None) for every sheet of a workbook."""
-    wb = parsing._Workbook("x.xlsx", data, DEFAULT_LIMITS)
+    wb = xlsx_table.XlsxBook("x.xlsx", data, DEFAULT_LIMITS)
     out = []
     for name in wb.sheet_names:
         try:
@@ -135,7 +141,7 @@ def test_negative_zeros_keep_their_sign(tiny_blocks):
 
 
 def test_equal_cells_of_a_block_are_one_object(tiny_blocks, monkeypatch):
-    monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", 1 << 16)  # one block after the first cut
+    monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", 1 << 16)  # one block after the first cut
     data = xlsx(lambda ws: [ws.append(["是", 3.0, f"id{i}"]) for i in range(3000)])
     rows = sheet_reads(data)[0][2][0]  # type: ignore[index]
     assert len(rows) == 3000
@@ -221,7 +227,7 @@ def test_shared_strings_read_the_same_in_blocks(tiny_blocks):
 
 def test_big_shared_strings_mean_a_whole_read(tiny_blocks, monkeypatch):
     """Each block re-reads the shared strings: past a size that costs more than it saves."""
-    monkeypatch.setattr(parsing, "MAX_BLOCK_SHARED_STRINGS", 100)
+    monkeypatch.setattr(xlsx_table, "MAX_BLOCK_SHARED_STRINGS", 100)
     [(_, whole, blocks)] = sheet_reads(_with_shared_strings(xlsx(_rows_of_numbers)))
     assert blocks is None and whole[0][5] == ["r5", 5.0]  # type: ignore[index]
 
@@ -255,7 +261,7 @@ def parsed(path_name: str, data: bytes, real) -> object:
 def test_parse_results_are_unchanged(path: Path, real, monkeypatch):
     data = path.read_bytes()
     whole = parsed(path.name, data, real)
-    monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", 2048)
+    monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", 2048)
     blocks = parsed(path.name, data, real)
     assert not isinstance(whole, str)
     pd.testing.assert_frame_equal(blocks.good, whole.good, check_exact=True)  # type: ignore[union-attr]
@@ -283,9 +289,9 @@ def test_damaged_sheet_parses_the_same(real, monkeypatch):
         buf = io.BytesIO()
         wb.save(buf)
         data = buf.getvalue()
-        monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", 8 << 20)
+        monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", 8 << 20)
         whole = parsed("resources_2019.xlsx", data, real)
-        monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", 1024)
+        monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", 1024)
         blocks = parsed("resources_2019.xlsx", data, real)
         if isinstance(whole, str):
             assert blocks == whole
@@ -313,16 +319,16 @@ def test_a_sheet_read_whole_after_one_read_in_blocks(tiny_blocks):
             if info.filename == "xl/worksheets/sheet2.xml":
                 body = re.sub(rb' r="[A-Z]*\d+"', b"", body)
             out.writestr(info.filename, body)
-    book = parsing._Workbook("x.xlsx", plain.getvalue(), DEFAULT_LIMITS)
+    book = xlsx_table.XlsxBook("x.xlsx", plain.getvalue(), DEFAULT_LIMITS)
     one, two = (book.table(n) for n in book.sheet_names)
     assert one.rows[99] == ["a99", 99.0] and two.rows[99] == ["b99", -99.0]  # type: ignore[union-attr]
 
 
 def test_rows_read_through_columns():
     rows = [["h1", "h2"], ["a", 1.0], ["b", 2.0], ["c", 3.0]]
-    columns = parsing._columns_of(rows, 1, step=2)
+    columns = table.columns_of(rows, 1, step=2)
     assert columns == [["a", "b", "c"], [1.0, 2.0, 3.0]] and rows[1:] == [None] * 3
-    view = parsing._RowsOfColumns([["h1", "h2"]], columns)
+    view = table.RowsOfColumns([["h1", "h2"]], columns)
     assert len(view) == 4 and view[0] == ["h1", "h2"] and view[2] == ["b", 2.0]
     assert view[-1] == ["c", 3.0] and view[1:3] == [["a", 1.0], ["b", 2.0]]
     with pytest.raises(IndexError):
@@ -332,18 +338,18 @@ def test_rows_read_through_columns():
 def test_column_table_gives_columns_cells_and_writes():
     """A sheet read in blocks is kept as columns: header rows move out of them on demand, a
     column reads without rebuilding rows, and a cell written through the table stays written."""
-    view = parsing._RowsOfColumns([], [["h1", "a", "b", "c"], ["h2", 1.0, 2.0, 3.0]])
-    assert parsing._column_cells(view, 1, 1) == [1.0, 2.0, 3.0]
-    assert parsing._column_cells(view, 5, 2) == [None, None]
-    parsing._set_cell(view, 2, 0, "B")
+    view = table.RowsOfColumns([], [["h1", "a", "b", "c"], ["h2", 1.0, 2.0, 3.0]])
+    assert table.column_cells(view, 1, 1) == [1.0, 2.0, 3.0]
+    assert table.column_cells(view, 5, 2) == [None, None]
+    table.set_cell(view, 2, 0, "B")
     assert view[2] == ["B", 2.0]
     data = view.data_columns(1)
     assert data == [["a", "B", "c"], [1.0, 2.0, 3.0]] and view.head == [["h1", "h2"]]
     assert len(view) == 4 and view[0] == ["h1", "h2"] and view[3] == ["c", 3.0]
-    parsing._set_cell(view, 0, 1, "H2")
-    assert parsing._column_cells(view, 1, 0) == ["H2", 1.0, 2.0, 3.0]
+    table.set_cell(view, 0, 1, "H2")
+    assert table.column_cells(view, 1, 0) == ["H2", 1.0, 2.0, 3.0]
     # the header and one block further down (block by block): the rows between are gone
-    block = parsing._RowsOfColumns([["h1", "h2"]], [["x", "y"], [7.0, 8.0]], start=10)
+    block = table.RowsOfColumns([["h1", "h2"]], [["x", "y"], [7.0, 8.0]], start=10)
     assert len(block) == 12 and block[0] == ["h1", "h2"] and block[11] == ["y", 8.0]
     with pytest.raises(IndexError):
         block[5]
@@ -351,8 +357,8 @@ def test_column_table_gives_columns_cells_and_writes():
 
 def test_blocks_are_added_as_columns():
     columns: list[list[object]] = []
-    n = parsing._add_block(columns, 0, 0, 1, [["a", 1.0], ["b", 2.0]])
-    n = parsing._add_block(columns, n, 4, 0, [["x", "y", "z"]])
+    n = table.add_block(columns, 0, 0, 1, [["a", 1.0], ["b", 2.0]])
+    n = table.add_block(columns, n, 4, 0, [["x", "y", "z"]])
     assert n == 5
     assert columns == [
         ["", "", "", "", "x"],
@@ -367,7 +373,7 @@ def test_a_workbook_with_a_big_sheet_is_opened_without_it(tiny_blocks, monkeypat
     from python_calamine import CalamineWorkbook
 
     data = SAMPLE_FACILITY.read_bytes()
-    book = parsing._Workbook("x.xlsx", data, DEFAULT_LIMITS)
+    book = xlsx_table.XlsxBook("x.xlsx", data, DEFAULT_LIMITS)
     assert book._book is None
     assert book.sheet_names == CalamineWorkbook.from_filelike(io.BytesIO(data)).sheet_names
     assert book.table(None).rows[1][0] == openpyxl.load_workbook(SAMPLE_FACILITY).active["A2"].value
@@ -382,8 +388,8 @@ def test_a_workbook_with_a_big_sheet_is_opened_without_it(tiny_blocks, monkeypat
             out.writestr(info.filename, body)
     messages = []
     for block_bytes in (512, 64 << 20):
-        monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", block_bytes)
         with pytest.raises(UnreadableFile) as e:
-            parsing._Workbook("x.xlsx", broken.getvalue(), DEFAULT_LIMITS)
+            xlsx_table.XlsxBook("x.xlsx", broken.getvalue(), DEFAULT_LIMITS)
         messages.append(e.value.reason)
     assert messages[0] == messages[1] and "corrupt XLSX" in messages[0]

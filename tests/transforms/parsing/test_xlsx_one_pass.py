@@ -16,10 +16,16 @@ import pandas as pd
 import pytest
 from openpyxl.formatting.rule import FormulaRule
 
-import transforms.parsing as parsing
 from healthplan.settings import REPO_ROOT
-from tests.transforms.test_parsing_streamed import workbook
-from transforms.parsing import DEFAULT_LIMITS, UnreadableFile, parse_file
+from tests.transforms.parsing.test_facility_blocks_agree import workbook
+from transforms.parsing import (
+    DEFAULT_LIMITS,
+    UnreadableFile,
+    parse_file,
+    results,
+    xlsx_table,
+    xlsx_zip,
+)
 
 PLANS = REPO_ROOT / "plans"
 SAMPLE = REPO_ROOT / "samples" / "inbox" / "longhu" / "2019" / "resources_2019.xlsx"
@@ -28,8 +34,8 @@ SHEET = "xl/worksheets/sheet1.xml"
 
 @pytest.fixture
 def streams(block_outcomes, monkeypatch):
-    """The block-by-block attempts' outcomes (see test_parsing_streamed), with tiny blocks."""
-    monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", 1024)
+    """The block-by-block attempts' outcomes (see test_facility_blocks_agree), with tiny blocks."""
+    monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", 1024)
     return block_outcomes
 
 
@@ -44,7 +50,7 @@ def outcome(data: bytes, real, name: str = "resources_2019.xlsx"):
 def check_outcome(data: bytes, name: str = "resources_2019.xlsx") -> tuple[str, str] | None:
     """What the zip check on opening, on its own, raises for the file (None: it passes)."""
     try:
-        parsing._check_zip(name, data, DEFAULT_LIMITS)
+        xlsx_zip.check_zip(name, data, DEFAULT_LIMITS)
     except Exception as e:  # noqa: BLE001
         return type(e).__name__, str(e)
     return None
@@ -114,7 +120,7 @@ def test_a_big_sheet_is_decompressed_once(real, streams, monkeypatch):
 @pytest.mark.parametrize("block", [1024, 64 << 20])
 def test_damage_is_named_as_the_check_on_opening_names_it(real, monkeypatch, damaged, block):
     """Whether the sheet is read in blocks (its check then going along) or whole."""
-    monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", block)
+    monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", block)
     data = damaged()
     expected = check_outcome(data)
     assert expected is not None
@@ -131,7 +137,7 @@ def test_error_and_formula_cells_in_later_blocks_are_read_in_blocks(real, stream
 
     data = workbook(late_notes)
     blocks = parse_file("resources_2019.xlsx", data, *real, current_year=2024)
-    monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", 64 << 20)
+    monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", 64 << 20)
     whole = parse_file("resources_2019.xlsx", data, *real, current_year=2024)
     assert streams == [True, False]
     assert_same(blocks, whole)
@@ -148,7 +154,7 @@ def test_marks_after_the_rows_keep_the_block_read(real, streams, monkeypatch):
     data = workbook(formatted)
     assert b"<formula>" in zipfile.ZipFile(io.BytesIO(data)).read(SHEET)
     blocks = parse_file("resources_2019.xlsx", data, *real, current_year=2024)
-    monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", 64 << 20)
+    monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", 64 << 20)
     whole = parse_file("resources_2019.xlsx", data, *real, current_year=2024)
     assert streams == [True, False]
     assert_same(blocks, whole)
@@ -157,13 +163,14 @@ def test_marks_after_the_rows_keep_the_block_read(real, streams, monkeypatch):
 def test_a_sheet_whose_blocks_stop_short_is_still_checked(real, monkeypatch):
     """Two sheets big enough to cut: neither is read in blocks by the facility path, and both
     are checked before anything is given out."""
-    monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", 1024)
     wb = openpyxl.load_workbook(SAMPLE)
-    wb.copy_worksheet(wb.active)
+    copy = wb.copy_worksheet(wb.active)
+    copy.sheet_state = "hidden"  # two visible copies would be an ambiguous workbook (refused)
     buf = io.BytesIO()
     wb.save(buf)
     second = "xl/worksheets/sheet2.xml"
-    assert isinstance(outcome(buf.getvalue(), real), parsing.ParsedFile)
+    assert isinstance(outcome(buf.getvalue(), real), results.ParsedFile)
     damaged = flipped(buf.getvalue(), second, 0.5)
     expected = check_outcome(damaged)
     assert expected is not None and outcome(damaged, real) == expected
@@ -172,7 +179,7 @@ def test_a_sheet_whose_blocks_stop_short_is_still_checked(real, monkeypatch):
 def test_a_workbook_opened_for_its_sheet_names_names_damage_first(monkeypatch):
     """calamine refuses a broken part when the workbook is opened; a damaged big sheet, whose
     check was left to its read, is what the file's opening names first, as before."""
-    monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", 1024)
+    monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", 1024)
 
     def broken(name, body):
         return body[: len(body) // 2] if name == "xl/styles.xml" else body
@@ -181,7 +188,7 @@ def test_a_workbook_opened_for_its_sheet_names_names_damage_first(monkeypatch):
     expected = check_outcome(data)
     assert expected is not None
     with pytest.raises(UnreadableFile) as e:
-        parsing._Workbook("x.xlsx", data, DEFAULT_LIMITS)
+        xlsx_table.XlsxBook("x.xlsx", data, DEFAULT_LIMITS)
     assert ("UnreadableFile", str(e.value)) == check_outcome(data, "x.xlsx")
 
 
@@ -196,7 +203,7 @@ def test_the_read_of_blocks_marks_a_sheet_as_the_check_does(mark, offset, chunk)
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
         z.writestr("xl/workbook.xml", b"<workbook/>")
         z.writestr(SHEET, sheet)
-    zf, marked = parsing._check_zip("x.xlsx", buf.getvalue(), DEFAULT_LIMITS)
+    zf, marked = xlsx_zip.check_zip("x.xlsx", buf.getvalue(), DEFAULT_LIMITS)
     book = SimpleNamespace(
         name="x.xlsx",
         limits=DEFAULT_LIMITS,
@@ -206,7 +213,7 @@ def test_the_read_of_blocks_marks_a_sheet_as_the_check_does(mark, offset, chunk)
         failed=False,
     )
     with zf.open(SHEET) as stream:
-        check = parsing._MemberCheck(book, SHEET, stream)  # type: ignore[arg-type]
+        check = xlsx_zip.MemberCheck(book, SHEET, stream)  # type: ignore[arg-type]
         while check.read(chunk):
             pass
     assert book.marked == marked and book.unchecked == {}

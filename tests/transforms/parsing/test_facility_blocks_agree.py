@@ -14,9 +14,8 @@ import openpyxl
 import pandas as pd
 import pytest
 
-import transforms.parsing as parsing
 from healthplan.settings import REPO_ROOT
-from transforms.parsing import UnreadableFile, parse_file
+from transforms.parsing import UnreadableFile, facility_totals, parse_file, xlsx_table
 
 PLANS = REPO_ROOT / "plans"
 SAMPLE = REPO_ROOT / "samples" / "inbox" / "longhu" / "2019" / "resources_2019.xlsx"
@@ -34,7 +33,7 @@ def both_ways(
     """(whole read, block read) of a workbook: parse results, or the reason it is unreadable."""
     out = []
     for block_bytes in (64 << 20, block):
-        monkeypatch.setattr(parsing, "ROW_BLOCK_BYTES", block_bytes)
+        monkeypatch.setattr(xlsx_table, "ROW_BLOCK_BYTES", block_bytes)
         try:
             out.append(parse_file(name, data, layouts, info, current_year=2024))
         except UnreadableFile as e:
@@ -147,7 +146,7 @@ def test_a_header_only_sheet_is_unreadable_either_way(real, streams, monkeypatch
 
 def test_claimed_keys_answer_as_a_dict_of_facility_and_year():
     """The keys claimed so far, carried from block to block: one year or several."""
-    claimed = parsing._Claimed()
+    claimed = facility_totals.Claimed()
     assert not claimed and claimed.get(("F1", 2019)) is None
     claimed.claim(["F1", "F2", "F3"], [2019, 2019, 2019], np.array([0, 2]), 10)
     assert claimed and claimed.get(("F1", 2019)) == 10 and claimed.get(("F3", 2019)) == 12
@@ -164,7 +163,7 @@ def test_claimed_keys_answer_as_a_dict_of_facility_and_year():
 def test_new_claims_tell_the_keys_claimed_before():
     """A block of one year claims its clean rows' keys in one pass; a key claimed before keeps
     its first row, and is told as claimed before."""
-    claimed = parsing._Claimed()
+    claimed = facility_totals.Claimed()
     claimed[("F2", 2019)] = 5
     before = claimed.claim_new(["F1", "F2", "F3", "F4"], 2019, np.array([0, 1, 3]), 20)
     assert before.tolist() == [False, True, False, False]

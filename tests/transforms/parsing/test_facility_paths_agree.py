@@ -346,7 +346,8 @@ def test_two_columns_of_one_element_are_summed_as_before():
 @pytest.mark.parametrize("offset", [0, 1, 2, 4])
 def test_zip_check_marks_sheets_with_formulas_even_across_its_read_chunks(mark, offset):
     """The zip check reads members in 1 MiB chunks; a mark split between two still counts."""
-    from transforms.parsing import DEFAULT_LIMITS, _check_zip
+    from transforms.parsing import DEFAULT_LIMITS
+    from transforms.parsing.xlsx_zip import check_zip
 
     sheet = b" " * ((1 << 20) - offset) + mark + b" " * 100
     buf = io.BytesIO()
@@ -354,7 +355,7 @@ def test_zip_check_marks_sheets_with_formulas_even_across_its_read_chunks(mark, 
         z.writestr("xl/workbook.xml", b"<workbook/>")
         z.writestr("xl/worksheets/sheet1.xml", sheet)
         z.writestr("xl/worksheets/sheet2.xml", b" " * (2 << 20))
-    _, marked = _check_zip("x.xlsx", buf.getvalue(), DEFAULT_LIMITS)
+    _, marked = check_zip("x.xlsx", buf.getvalue(), DEFAULT_LIMITS)
     assert marked == {"xl/worksheets/sheet1.xml"}
 
 
@@ -365,20 +366,20 @@ def test_zip_check_marks_sheets_with_formulas_even_across_its_read_chunks(mark, 
 def test_groups_too_many_to_number_are_keyed_per_row(seed: int, monkeypatch):
     """A block's (area, year, ownership, type) combinations are numbered as one int64; where
     they could not be, each row's key is made as it is: the same groups either way."""
-    import transforms.parsing as parsing
+    from transforms.parsing import facility_totals
 
-    monkeypatch.setattr(parsing, "MAX_GROUP_NUMBER", 0)
+    monkeypatch.setattr(facility_totals, "MAX_GROUP_NUMBER", 0)
     assert_same_on_a_damaged_xlsx_table(random.Random(2000 + seed))
 
 
 def test_few_distinct_cells_tell_one_from_true():
     """1.0 == True: where a column holds both, cells are told apart by type too."""
-    from transforms.parsing import _Cells
+    from transforms.parsing.table import Cells
 
-    mixed = _Cells([1.0, True, 1.0, "是", True], few=True)
+    mixed = Cells([1.0, True, 1.0, "是", True], few=True)
     codes, distinct = mixed.coded()
     assert codes.tolist() == [0, 1, 0, 2, 1] and distinct == [1.0, True, "是"]
     assert [type(c) for c in distinct] == [float, bool, str] and mixed.types == {float, bool, str}
-    texts = _Cells(["是", "否", "是", ""], few=True)
+    texts = Cells(["是", "否", "是", ""], few=True)
     assert texts.coded()[0].tolist() == [0, 1, 0, 2] and texts.types == {str}
-    assert _Cells(["x" * 50, "y"], few=True).long_text(40).tolist() == [True, False]
+    assert Cells(["x" * 50, "y"], few=True).long_text(40).tolist() == [True, False]
