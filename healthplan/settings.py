@@ -47,7 +47,14 @@ class Settings(BaseSettings):
     workers: int = Field(
         default_factory=usable_cpus,
         ge=1,
-        description="processes that parse files while ingesting and render reports; 1 = in-process",
+        description="processes that parse files while ingesting and render reports; 1 = one "
+        "at a time (each file still parsed in a guarded worker process)",
+    )
+    parse_memory_mb: int = Field(
+        default=4096,
+        ge=0,
+        description="address-space limit of each parse worker process, MB (0 = no limit): a "
+        "file that makes the reader run away fails alone instead of taking the run down",
     )
     task_runner: str = Field(default="thread", description="'thread' or 'dask'")
     dask_address: str | None = None

@@ -247,3 +247,41 @@ def begin_write(engine: Engine) -> Iterator[Connection]:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
+
+
+def warehouse_down(exc: BaseException) -> bool:
+    """Whether the error means the warehouse itself cannot be used (unreachable, a dropped
+    connection, a locked or failing database): the whole run's problem, not one file's."""
+    if isinstance(exc, WarehouseUnavailable):
+        return True
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    return isinstance(
+        exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.DisconnectionError
+    )
+
+
+DB_ERROR_ZH = {
+    "DataError": "数值不符合列的类型或长度 / a value does not fit its column",
+    "IntegrityError": "违反数据完整性约束 / a constraint of the warehouse was violated",
+    "OperationalError": "数据库操作失败 / the database could not do it",
+    "ProgrammingError": "数据库结构与程序不符（是否已运行 healthplan db upgrade？）/ the schema does "
+    "not match the code (run healthplan db upgrade?)",
+}
+
+
+def db_error_message(exc: BaseException, operation: str) -> str:
+    """A SQLAlchemy error as a user reads it: Chinese first, naming the operation and the
+    database's own one-line reason, never the SQL statement or its parameters (those go to the
+    log at debug level)."""
+    log.debug("%s failed", operation, exc_info=exc)
+    orig = getattr(exc, "orig", None)
+    kind = next(
+        (k for c in type(exc).__mro__ if (k := DB_ERROR_ZH.get(c.__name__))),
+        "数据仓库出错 / warehouse error",
+    )
+    reason = str(orig if orig is not None else exc).strip().splitlines()
+    first = masked_url(reason[0])[:300] if reason else type(exc).__name__
+    if isinstance(exc, sa.exc.StatementError) and orig is None:
+        first = type(exc).__name__  # its text would be the SQL
+    return f"{operation}失败：{kind}（{first}）"
