@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from healthplan.settings import console as make_console
 
@@ -308,6 +310,7 @@ def review(
 
     p = load().plan(plan)
     ind = p.indicator(indicator)
+    checked_review_texts(by, reason)  # before anything is stored
     if ind.target.comparator != "qualitative":
         console.print(
             f"[yellow]提示 note: 指标 {indicator}「{ind.name_zh}」的目标不是定性目标；"
@@ -315,9 +318,28 @@ def review(
         )
     row = add_review(warehouse(), plan, indicator, verdict == Verdict.met, by, reason)
     console.print(
-        f"已记录评定 / verdict recorded: {plan} #{indicator}「{ind.name_zh}」→ "
-        f"{'达到 met' if verdict == Verdict.met else '未达到 not met'}（{by}，{row.get('reviewed_at')}）"
+        Text(
+            f"已记录评定 / verdict recorded: {plan} #{indicator}「{ind.name_zh}」→ "
+            f"{'达到 met' if verdict == Verdict.met else '未达到 not met'}（{by}，"
+            f"{row.get('reviewed_at')}）"
+        )
     )
+
+
+def checked_review_texts(by: str, reason: str) -> None:
+    """A reviewer's name and reason as they may be stored: one line of text within the
+    warehouse's limits, the same on SQLite and PostgreSQL (raises UserError)."""
+    from warehouse.engine import check_lengths
+    from warehouse.schema import review as review_table
+
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in by):
+        raise UserError("评定人姓名含控制字符 / the reviewer's name holds control characters")
+    try:
+        check_lengths(
+            review_table, {"reviewer": by.strip(), "reason": reason}, {"reviewer": "评定人姓名"}
+        )
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 @app.command()
@@ -383,7 +405,7 @@ def history(limit: Annotated[int, typer.Option("--limit")] = 20):
     for r in recent_runs(warehouse(), limit):
         t.add_row(
             *(
-                str(r.get(k) or "")
+                Text(str(r.get(k) or ""))
                 for k in ["id", "flow", "started_at", "finished_at", "outcome", "message"]
             )
         )
@@ -426,21 +448,21 @@ def main() -> None:
     try:
         app()
     except (UserError, DefinitionError, KeyError, ValueError) as e:
-        err.print(f"[red]错误 error:[/] {masked_url(str(e).strip(chr(39)))}")
+        err.print(f"[red]错误 error:[/] {escape(masked_url(str(e).strip(chr(39))))}")
         sys.exit(2)
     except Exception as e:  # noqa: BLE001 - last line of defence: a message, not a traceback
         from warehouse.engine import WarehouseUnavailable
 
         if isinstance(e, WarehouseUnavailable):
-            err.print(f"[red]数据仓库不可用 warehouse unavailable:[/] {masked_url(str(e))}")
+            err.print(f"[red]数据仓库不可用 warehouse unavailable:[/] {escape(masked_url(str(e)))}")
             sys.exit(4)
         if isinstance(e, OSError):
-            err.print(f"[red]文件错误 file error:[/] {masked_url(str(e))}")
+            err.print(f"[red]文件错误 file error:[/] {escape(masked_url(str(e)))}")
             sys.exit(2)
         if os.environ.get("HEALTHPLAN_DEBUG"):
             raise
         err.print(
-            f"[red]内部错误 internal error:[/] {type(e).__name__}: {masked_url(str(e))}\n"
+            f"[red]内部错误 internal error:[/] {type(e).__name__}: {escape(masked_url(str(e)))}\n"
             "设置 HEALTHPLAN_DEBUG=1 可查看详细堆栈 / set HEALTHPLAN_DEBUG=1 for the traceback"
         )
         sys.exit(1)

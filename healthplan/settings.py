@@ -105,10 +105,20 @@ def get_settings() -> Settings:
 
 
 def console(stderr: bool = False):
-    """A rich console; wide when not on a terminal, so cron logs keep file names on one line."""
+    """A rich console; wide when not on a terminal, so cron logs keep file names on one line.
+    Text that is not valid markup (a user's ``[/x]``) is printed as it is, never raised: every
+    caller escapes the user strings it knows of, and this catches the ones it does not."""
     import sys
 
     from rich.console import Console
+    from rich.errors import MarkupError
+
+    class TextSafeConsole(Console):
+        def render_str(self, text, **kwargs):  # type: ignore[override]
+            try:
+                return super().render_str(text, **kwargs)
+            except MarkupError:
+                return super().render_str(text, **{**kwargs, "markup": False})
 
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 200)
+    return TextSafeConsole(stderr=stderr, width=None if stream.isatty() else 200)

@@ -285,3 +285,21 @@ def db_error_message(exc: BaseException, operation: str) -> str:
     if isinstance(exc, sa.exc.StatementError) and orig is None:
         first = type(exc).__name__  # its text would be the SQL
     return f"{operation}失败：{kind}（{first}）"
+
+
+def check_lengths(
+    table: sa.Table, row: dict[str, Any], labels: dict[str, str] | None = None
+) -> None:
+    """Raise ValueError (Chinese first, naming the field) when a text value is longer than its
+    column allows: checked before the database, so SQLite (which would store it) and PostgreSQL
+    (which would refuse it mid-transaction) behave alike."""
+    for name, value in row.items():
+        column = table.c.get(name)
+        length = getattr(getattr(column, "type", None), "length", None)
+        if length is None or not isinstance(value, str) or len(value) <= length:
+            continue
+        label = (labels or {}).get(name, name)
+        raise ValueError(
+            f"{label}过长（{len(value)} 个字符，上限 {length}）/ {name} too long "
+            f"({len(value)} characters, at most {length})"
+        )
