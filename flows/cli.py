@@ -386,10 +386,33 @@ def run(
 
 
 @app.command()
-def serve():
+def serve(
+    temporary: Annotated[
+        bool,
+        typer.Option(
+            "--temporary",
+            help="没有 PREFECT_API_URL 时使用临时服务器（历史随进程消失）/ without PREFECT_API_URL, "
+            "use a temporary server whose history vanishes with this process",
+        ),
+    ] = False,
+):
     """启动定时部署（每夜、年度）/ serve the scheduled deployments (nightly, yearly)."""
-    from flows.pipeline import serve_deployments
+    from flows.pipeline import prefect_api_url, serve_deployments
 
+    if not prefect_api_url() and not temporary:
+        err.print(
+            "[red]错误 error:[/] 未设置 PREFECT_API_URL：定时运行的记录会随临时服务器一起消失。请先"
+            "启动 Prefect 服务器（prefect server start）并设置 PREFECT_API_URL（如 "
+            "http://127.0.0.1:4200/api），或明确加上 --temporary / PREFECT_API_URL is not set: the "
+            "scheduled runs' history would vanish with a temporary server. Start a Prefect server "
+            "and set PREFECT_API_URL, or pass --temporary to accept that"
+        )
+        raise typer.Exit(2)
+    if not prefect_api_url():
+        err.print(
+            "[yellow]提示 note:[/] 使用临时 Prefect 服务器，运行历史随本进程消失 / using a temporary "
+            "Prefect server: the run history vanishes with this process"
+        )
     serve_deployments()
 
 

@@ -17,12 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from healthplan.definitions import Catalog, load_catalog
-from healthplan.settings import REPO_ROOT, get_settings
+from healthplan.settings import REPO_ROOT, get_settings, mask_secrets_in_logs
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from transforms.parsing import ParsedFile, UnreadableFile
+
+
+mask_secrets_in_logs()  # Prefect's logs (console and server) and ours: no URL secret in them
 
 
 @lru_cache
@@ -144,14 +147,20 @@ def parsed_or_unreadable(
     except UnreadableFile as e:
         return e
     except MemoryError:
-        return UnreadableFile(name, over_memory_reason())
+        return UnreadableFile(name, over_memory_reason(_WORKER_MEMORY))
     except Exception as e:  # noqa: BLE001 - one odd file must not stop the others
         return UnreadableFile(name, f"解析出错 / parse error: {type(e).__name__}: {str(e)[:300]}")
 
 
-def over_memory_reason() -> str:
+def memory_mb() -> int:
+    """A parse process's memory limit, as this (the parent) process's settings say: a worker
+    forks from the forkserver, whose environment is that of its start."""
+    return get_settings().parse_memory_mb
+
+
+def over_memory_reason(limit: int | None = None) -> str:
     """Why a file whose parse ran out of its worker's memory was not loaded."""
-    limit = get_settings().parse_memory_mb
+    limit = memory_mb() if limit is None else limit
     return (
         f"解析所需内存超过上限 {limit} MB（HEALTHPLAN_PARSE_MEMORY_MB），文件未入库；若文件确实"
         f"这么大，请调高上限 / the parse needed more than the {limit} MB a parse may use "
@@ -173,7 +182,7 @@ def crashed_parse_reason(exitcode: int | None) -> str:
         zh, en = f"信号 {sig}，退出码 {128 - exitcode}", f"{sig}, exit {128 - exitcode}"
     else:
         zh, en = f"退出码 {exitcode}", f"exit {exitcode}"
-    limit = get_settings().parse_memory_mb
+    limit = memory_mb()
     return (
         f"解析进程异常终止（{zh}）：读取器无法处理此文件（例如工作表远处的一个单元格把表格撑到"
         f"超出内存上限 {limit} MB），文件未入库，其他文件照常导入 / the parse process died "
@@ -182,14 +191,18 @@ def crashed_parse_reason(exitcode: int | None) -> str:
     )
 
 
+MIN_PARSE_MEMORY_MB = 512  # a parse process takes ≈ 270 MB of address space before it reads
+
+
 def limit_memory(megabytes: int) -> None:
     """Cap this process's address space (a parse worker's): an allocation past it fails here,
-    as a MemoryError or a native abort of this process alone."""
+    as a MemoryError or a native abort of this process alone. Never below MIN_PARSE_MEMORY_MB:
+    a process capped below what it already holds can hang in its allocator instead of failing."""
     import resource
 
     if megabytes <= 0:
         return
-    cap = megabytes * 2**20
+    cap = max(megabytes, MIN_PARSE_MEMORY_MB) * 2**20
     _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
     if hard != resource.RLIM_INFINITY:
         cap = min(cap, hard)
@@ -257,7 +270,7 @@ def parse_alone(
     receive, send = mp.Pipe(duplex=False)
     proc = mp.Process(
         target=_parse_and_send,
-        args=(send, name, path, checksum, current_year, layouts, info, os.getpid()),
+        args=(send, name, path, checksum, current_year, layouts, info, os.getpid(), memory_mb()),
         daemon=True,
     )
     try:
@@ -288,16 +301,17 @@ def _parse_and_send(
     layouts: Any,
     info: Any,
     main_pid: int,
+    memory: int,
 ) -> None:
-    start_parse_worker(layouts, info, main_pid)
+    start_parse_worker(layouts, info, main_pid, memory)
     try:
         out: Any = parsed_in_worker(name, path, checksum, current_year)
     except MemoryError:
-        out = (name, over_memory_reason())
+        out = (name, over_memory_reason(memory))
     try:
         send.send(out)
     except MemoryError:
-        send.send((name, over_memory_reason()))
+        send.send((name, over_memory_reason(memory)))
     except Exception as e:  # noqa: BLE001 - e.g. a result that does not pickle
         send.send((name, f"解析出错 / parse error: {type(e).__name__}: {str(e)[:300]}"))
     send.close()
@@ -320,17 +334,21 @@ def unguarded_script_hint() -> str:
 
 
 _WORKER_CONTEXT: tuple[Any, Any] | None = None
+_WORKER_MEMORY: int | None = None  # this worker's memory limit, MB
 
 
-def start_parse_worker(layouts: Any, info: Any, main_pid: int | None = None) -> None:
+def start_parse_worker(
+    layouts: Any, info: Any, main_pid: int | None = None, memory_mb: int | None = None
+) -> None:
     """Pool initializer: the layouts and catalog knowledge, shipped once per worker process; the
     worker's memory capped (HEALTHPLAN_PARSE_MEMORY_MB), and it ends when the main process does
     (its parent is the forkserver, which ends with the main process: both are watched)."""
-    global _WORKER_CONTEXT
+    global _WORKER_CONTEXT, _WORKER_MEMORY
     _WORKER_CONTEXT = (layouts, info)
     if main_pid is not None:
+        _WORKER_MEMORY = get_settings().parse_memory_mb if memory_mb is None else memory_mb
         die_with_parent(None)
-        limit_memory(get_settings().parse_memory_mb)
+        limit_memory(_WORKER_MEMORY)
         quiet_native_errors()
         import threading
 

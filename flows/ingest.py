@@ -791,14 +791,14 @@ def parse_pool(workers: int, context: ParseContext) -> ProcessPoolExecutor | Non
     in a guarded process of its own). Each worker's memory is capped and it ends with this
     process (``start_parse_worker``). A script that calls ``ingest_paths`` at module level
     needs ``if __name__ == "__main__":``, as with any process pool."""
-    from flows.common import parse_process_context, start_parse_worker
+    from flows.common import memory_mb, parse_process_context, start_parse_worker
 
     try:
         return ProcessPoolExecutor(
             max_workers=workers,
             mp_context=parse_process_context(),
             initializer=start_parse_worker,
-            initargs=(context.layouts, context.info, os.getpid()),
+            initargs=(context.layouts, context.info, os.getpid(), memory_mb()),
         )
     except Exception as e:  # noqa: BLE001 - each file parsed alone instead
         log.warning("无法启动解析进程 / cannot start parse workers: %s: %s", type(e).__name__, e)

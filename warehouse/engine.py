@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from healthplan.settings import get_settings, masked_url
+from healthplan.settings import get_settings, mask_secrets_in_logs, masked_url
 
 CONNECT_ATTEMPTS = 4
 CONNECT_BACKOFF_SECONDS = 0.5  # doubles after each failed attempt
@@ -30,6 +31,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 2048
 
 log = logging.getLogger("healthplan.warehouse")
+mask_secrets_in_logs()
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
@@ -103,8 +105,18 @@ def json_dumps(value: Any) -> str:
 
 
 def _password_free(text: str, url: str) -> str:
-    password = make_url(url).password
-    return text.replace(str(password), "***") if password else text
+    """The text with every secret of ``url`` taken out: its password and the values of query
+    parameters named like a secret (a driver's message may repeat them in any form)."""
+    from healthplan.settings import _SECRET_NAME
+
+    parsed = make_url(url)
+    secrets = [str(parsed.password)] if parsed.password else []
+    for name, value in parsed.query.items():
+        if re.fullmatch(_SECRET_NAME, name, flags=re.IGNORECASE):
+            secrets += [value] if isinstance(value, str) else list(value)
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return masked_url(text)
 
 
 def _configure_sqlite(engine: Engine) -> None:
