@@ -184,6 +184,55 @@ def db_upgrade():
     )
 
 
+@db_app.command("backup")
+def db_backup(file: Annotated[Path, typer.Argument(help="备份文件 / backup file")]):
+    """备份整个数据仓库 / back up the whole warehouse (SQLite: backup API; PostgreSQL: pg_dump)."""
+    from healthplan.settings import get_settings
+    from warehouse.backup import BackupError, backup
+    from warehouse.engine import get_engine, safe_url
+
+    url = get_settings().effective_database_url
+    get_engine(url)  # reachable, or exit 4 with a message
+    try:
+        written = backup(url, file)
+    except BackupError as e:
+        err.print(f"[red]备份失败 backup failed:[/] {escape(str(e))}")
+        raise typer.Exit(1) from None
+    console.print(
+        Text(
+            f"已备份 / backed up: {safe_url(url)} → {written}（{written.stat().st_size:,} 字节 bytes）"
+        )
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="备份文件 / backup file")],
+    wait: Annotated[int, typer.Option("--wait", help="等待流水线锁的秒数 / seconds to wait")] = 0,
+):
+    """用备份替换整个数据仓库 / replace the whole warehouse with a backup (under the pipeline lock)."""
+    from healthplan.settings import get_settings
+    from warehouse.backup import BackupError, restore
+    from warehouse.engine import get_engine, safe_url
+    from warehouse.lock import LockHeld, holder_name, pipeline_lock
+
+    url = get_settings().effective_database_url
+    engine = get_engine(url)
+    try:
+        with pipeline_lock(engine, "pipeline", holder_name(), wait):
+            restore(url, file)
+    except LockHeld as e:
+        err.print(Text(str(e)))
+        raise typer.Exit(5) from None
+    except BackupError as e:
+        err.print(f"[red]恢复失败 restore failed:[/] {escape(str(e))}")
+        raise typer.Exit(1) from None
+    from flows.common import warehouse
+
+    warehouse()  # migrated to this code's schema, holding the current plans
+    console.print(Text(f"已恢复 / restored: {safe_url(url)} ← {file}"))
+
+
 @db_app.command("counts")
 def db_counts():
     """各表行数 / row counts per table."""

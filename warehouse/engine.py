@@ -41,11 +41,14 @@ class WarehouseUnavailable(RuntimeError):
 
     def __init__(self, url: str, cause: str, attempts: int):
         self.url = safe_url(url)
-        self.cause = cause
+        try:
+            self.cause = _password_free(cause, url)
+        except Exception:  # noqa: BLE001 - not a URL SQLAlchemy parses: the text pattern alone
+            self.cause = masked_url(cause)
         self.attempts = attempts
         super().__init__(
             f"数据仓库无法连接 / warehouse unavailable: {self.url} "
-            f"(after {attempts} attempt{'s' if attempts != 1 else ''}): {cause}"
+            f"(after {attempts} attempt{'s' if attempts != 1 else ''}): {self.cause}"
         )
 
 
