@@ -383,3 +383,163 @@ def test_backup_then_restore_reproduces_the_evaluation(tmp_path, db_url, corpus_
     assert numbers() == before
     code, out = run_cli(["db", "restore", str(tmp_path / "no_such.bak")], env)
     assert code == 1 and "no such backup file" in out and "Traceback" not in out
+
+
+# ------------------------------------------------------------------------------------ done when
+
+
+SAMPLE_LONGHU = ROOT / "samples" / "inbox" / "longhu"
+
+
+def _attack_far_cell(inbox: Path) -> str:
+    shutil.copy(FAR_CELL, inbox / "卫生资源年报_2019.xlsx")
+    return "卫生资源年报_2019.xlsx"
+
+
+def _attack_not_utf8_name(inbox: Path) -> str:
+    name = os.fsdecode(b"mch_\xb5\xd8\xc7\xf8_2019.csv")
+    shutil.copy(SAMPLE_LONGHU / "2019" / "mch_2019.csv", inbox / name)
+    return "mch_\\xb5\\xd8\\xc7\\xf8_2019.csv"
+
+
+def _attack_long_path(inbox: Path) -> str:
+    deep = inbox / ("很长的文件夹名" * 12) / ("d" * 200) / ("e" * 200)  # each part ≤ 255 bytes
+    deep.mkdir(parents=True)
+    shutil.copy(SAMPLE_LONGHU / "2019" / "mch_2019.csv", deep / "mch_2019.csv")
+    return "mch_2019.csv"
+
+
+def _attack_markup(inbox: Path) -> str:
+    rows = (SAMPLE_LONGHU / "2019" / "population_2019.csv").read_text("utf-8").splitlines()
+    cells = rows[2].split(",")
+    cells[3] = "[/x]"
+    rows[2] = ",".join(cells)
+    (inbox / "population_markup_2019.csv").write_text("\n".join(rows) + "\n", "utf-8")
+    return "population_markup_2019.csv"
+
+
+def _attack_symlink(inbox: Path) -> str:
+    outside = inbox.parent / "outside"
+    outside.mkdir(exist_ok=True)
+    shutil.copy(SAMPLE_LONGHU / "2019" / "mch_2019.csv", outside / "mch_secret_2019.csv")
+    (inbox / "mch_link_2019.csv").symlink_to(outside / "mch_secret_2019.csv")
+    return "mch_link_2019.csv"
+
+
+ATTACKS = {
+    "far blank cell": (_attack_far_cell, 2, "解析进程异常终止"),
+    "file name not UTF-8": (_attack_not_utf8_name, 2, "not UTF-8"),
+    "path too long": (_attack_long_path, 2, "too long"),
+    "markup in a cell": (_attack_markup, 3, "[/x]"),
+    "symlink out of the inbox": (_attack_symlink, 2, "symlink leads out of the folder"),
+}
+
+
+@pytest.fixture(scope="module")
+def loaded_pipeline(prefect_harness, tmp_path_factory):
+    """One warehouse that a first `run` over the Longhu sample filled (SQLite)."""
+    from tests.conftest import _clear_caches
+
+    tmp = tmp_path_factory.mktemp("done_when")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HEALTHPLAN_DATA_DIR", str(tmp / "data"))
+        mp.setenv("HEALTHPLAN_REPORTS_DIR", str(tmp / "reports"))
+        mp.delenv("HEALTHPLAN_DATABASE_URL", raising=False)
+        _clear_caches()
+        from flows.pipeline import run_command
+
+        assert run_command(["longhu"], ["mid"], None, SAMPLE_LONGHU) == 0
+        yield tmp
+        _clear_caches()
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("attack", list(ATTACKS))
+def test_a_run_over_an_inbox_with_one_attack_file(loaded_pipeline, tmp_path, capsys, attack):
+    """`healthplan run` over the sample inbox plus one attack file: the report is rendered again,
+    the exit code is the documented one, the file is named, nothing stored before changes, no
+    traceback, and the run is recorded as completed."""
+    import pandas as pd
+
+    from flows.common import warehouse
+    from flows.pipeline import run_command
+    from warehouse.observations import observations_as_of
+    from warehouse.results import recent_runs
+
+    make, code, fragment = ATTACKS[attack]
+    inbox = tmp_path / "inbox"
+    shutil.copytree(SAMPLE_LONGHU, inbox)
+    shown = make(inbox)
+    reports = loaded_pipeline / "reports"
+    for old in reports.glob("longhu_mid_*"):
+        old.unlink()  # the run must render it again, not reuse it
+    before = observations_as_of(warehouse())
+    got = run_command(["longhu"], ["mid"], None, inbox)
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert got == code, text
+    assert shown in text and fragment in text, text
+    assert "Traceback" not in text
+    assert (reports / "longhu_mid_2018.pdf").exists()
+    after = observations_as_of(warehouse())
+    if code == 2:
+        pd.testing.assert_frame_equal(after, before)
+    else:  # the markup file's other cells repeat the sample's values
+        assert after["value"].tolist() == before["value"].tolist()
+    last = recent_runs(warehouse(), 1)[0]
+    assert last["outcome"] == "completed"
+
+
+@pytest.mark.integration
+def test_a_failure_inside_run_is_a_message_and_a_failed_run(loaded_pipeline, monkeypatch, capfd):
+    """A step of `run` that fails: one Chinese-first message (no traceback, not even Prefect's),
+    exit 1, and the run recorded as failed, never left running."""
+    import flows.pipeline as pipeline
+    from flows.common import warehouse
+    from warehouse.results import recent_runs
+
+    def broken(plan_id, as_of=None):
+        raise RuntimeError("boom [/x]")
+
+    monkeypatch.setattr(pipeline, "compute_plan", broken)
+    monkeypatch.setattr(pipeline.compute_task, "retries", 0)
+    for old in (loaded_pipeline / "reports").glob("longhu_mid_*"):
+        old.unlink()
+    code = pipeline.run_command(["longhu"], ["mid"], None, SAMPLE_LONGHU)
+    out, err = capfd.readouterr()
+    assert code == 1
+    assert "流水线运行失败 pipeline failed" in err and "boom [/x]" in err
+    assert "Traceback" not in out + err
+    last = recent_runs(warehouse(), 1)[0]
+    assert last["outcome"] == "failed" and "boom" in last["message"]
+
+
+def test_a_killed_runs_record_is_closed_by_the_next_run(tmp_path):
+    """A run killed with SIGKILL cannot record its end; the next run, once it holds the lock
+    (so nothing else runs), marks it failed: no run stays "running" forever."""
+    from warehouse.engine import get_engine
+    from warehouse.lock import fail_unfinished_runs, holder_name, pipeline_lock
+    from warehouse.migrate import upgrade
+    from warehouse.results import recent_runs, start_run
+
+    engine = get_engine(f"sqlite:///{(tmp_path / 'w.sqlite').as_posix()}")
+    upgrade(engine)
+    killed = start_run(engine, "pipeline", {})
+    other = start_run(engine, "ingest", {})
+    with pipeline_lock(engine, "pipeline", holder_name()):
+        assert fail_unfinished_runs(engine, "pipeline") == 1
+    runs = {r["id"]: r for r in recent_runs(engine, 10)}
+    assert runs[killed]["outcome"] == "failed" and "interrupted" in runs[killed]["message"]
+    assert runs[other]["outcome"] == "running"  # another flow's record is not this lock's
+
+
+def test_serve_refuses_without_a_prefect_server(tmp_path):
+    """Without PREFECT_API_URL, `serve` would use a temporary server whose history vanishes: it
+    refuses with a message naming PREFECT_API_URL unless --temporary is given."""
+    url = f"sqlite:///{(tmp_path / 'w.sqlite').as_posix()}"
+    env = cli_env(url, tmp_path / "data", ROOT / "plans", tmp_path / "reports")
+    env = {k: v for k, v in env.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")  # no profile setting an API either
+    code, out = run_cli(["serve"], env)
+    assert code == 2 and "PREFECT_API_URL" in out and "--temporary" in out, out
+    assert "Traceback" not in out
