@@ -391,7 +391,9 @@ def expand_paths(
         if not real.exists():
             refuse(p, "符号链接指向不存在的位置 / dangling symlink")
             continue
-        if p.is_symlink() and not _within(real, p.absolute().parent.resolve()):
+        if p.is_symlink() and real.is_file() and not _within(real, p.absolute().parent.resolve()):
+            # a file named through a link leading elsewhere (a folder named through a link is
+            # the operator's choice of inbox: the links inside it are checked against it)
             refuse(
                 p,
                 f"拒绝：符号链接指向所在文件夹之外（{shown_name(str(real))}），请给出真实路径 / "
