@@ -3,6 +3,7 @@ what survived it.
 
     uv run python tests/reliability/make_report.py            # runs tests/reliability too
     uv run python tests/reliability/make_report.py --no-tests # the corpus outcomes only
+    uv run python tests/reliability/make_report.py --junit A.xml B.xml  # reuse pytest results
 
 The corpus part is measured here: each input ingested (as `healthplan ingest` does) into a fresh
 SQLite warehouse holding the baseline, its exit code, status, quarantined cells and first
@@ -251,17 +252,30 @@ def run_tests() -> dict[str, list[tuple[str, str, float]]]:
         cwd=ROOT,
         check=False,
     )  # fmt: skip
+    print(f"test results: {xml}")
+    return read_results([xml])
+
+
+def read_results(files: list[Path]) -> dict[str, list[tuple[str, str, float]]]:
+    """Test name → [(parameters, outcome, seconds)] from JUnit XML files; a test case in a
+    later file replaces the same case of an earlier one (a re-run of some tests)."""
+    cases: dict[str, tuple[str, str, float]] = {}
+    for xml in files:
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            name = case.get("name", "")
+            outcome = "passed"
+            for tag in ("failure", "error", "skipped"):
+                if case.find(tag) is not None:
+                    outcome = {"failure": "FAILED", "error": "ERROR", "skipped": "skipped"}[tag]
+            cases[f"{case.get('classname', '')}::{name}"] = (
+                name,
+                outcome,
+                float(case.get("time", 0)),
+            )
     results: dict[str, list[tuple[str, str, float]]] = {}
-    for case in ET.parse(xml).getroot().iter("testcase"):
-        name = case.get("name", "")
+    for name, outcome, seconds in cases.values():
         base, _, params = name.partition("[")
-        outcome = "passed"
-        for tag in ("failure", "error", "skipped"):
-            if case.find(tag) is not None:
-                outcome = {"failure": "FAILED", "error": "ERROR", "skipped": "skipped"}[tag]
-        results.setdefault(base, []).append(
-            (params.rstrip("]"), outcome, float(case.get("time", 0)))
-        )
+        results.setdefault(base, []).append((params.rstrip("]"), outcome, seconds))
     return results
 
 
@@ -354,7 +368,10 @@ def write(corpus: list[dict], results: dict | None) -> str:
             runs = results.get(test, [])
             ok = [p for p, o, _ in runs if o == "passed"]
             bad = [f"{p or test}: {o}" for p, o, _ in runs if o not in ("passed", "skipped")]
-            backends = sorted({p.split("-")[0] for p in ok if p} or {"—"})
+            backends = sorted(
+                {p.split("-")[0] for p in ok if p.split("-")[0] in ("sqlite", "postgresql")}
+                or {"—"}
+            )
             where = "" if backends == ["—"] else " (" + ", ".join(backends) + ")"
             seconds = sum(t for _, _, t in runs)
             result = ("✗ " + "; ".join(bad)) if bad else (
@@ -397,7 +414,10 @@ def write(corpus: list[dict], results: dict | None) -> str:
 
 def main(argv: list[str]) -> int:
     corpus = measure_corpus()
-    results = None if "--no-tests" in argv else run_tests()
+    if "--junit" in argv:  # reuse the results of pytest runs: --junit FILE [FILE…]
+        results = read_results([Path(a) for a in argv[argv.index("--junit") + 1 :]])
+    else:
+        results = None if "--no-tests" in argv else run_tests()
     OUT.write_text(write(corpus, results), encoding="utf-8")
     print(f"wrote {OUT.relative_to(ROOT)}: {len(corpus)} inputs, {len(FAULTS)} faults")
     return 0

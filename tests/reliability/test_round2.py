@@ -236,8 +236,10 @@ def test_review_texts_are_checked_before_storing_on_both_databases(tmp_path, db_
     """A reviewer's name over the column's 100 characters is refused with a message before
     anything is stored: SQLite would have kept it, PostgreSQL refused it mid-way."""
     from warehouse.engine import get_engine
+    from warehouse.migrate import upgrade
     from warehouse.schema import review
 
+    upgrade(get_engine(db_url))
     env = cli_env(db_url, tmp_path / "data", ROOT / "plans", tmp_path / "reports")
     for by in ("王" * 101, "王\x1b[2J"):
         got, out = run_cli(
