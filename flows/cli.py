@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from healthplan.settings import console as make_console
 
@@ -229,6 +231,55 @@ def db_upgrade():
     )
 
 
+@db_app.command("backup")
+def db_backup(file: Annotated[Path, typer.Argument(help="备份文件 / backup file")]):
+    """备份整个数据仓库 / back up the whole warehouse (SQLite: backup API; PostgreSQL: pg_dump)."""
+    from healthplan.settings import get_settings
+    from warehouse.backup import BackupError, backup
+    from warehouse.engine import get_engine, safe_url
+
+    url = get_settings().effective_database_url
+    get_engine(url)  # reachable, or exit 4 with a message
+    try:
+        written = backup(url, file)
+    except BackupError as e:
+        err.print(f"[red]备份失败 backup failed:[/] {escape(str(e))}")
+        raise typer.Exit(1) from None
+    console.print(
+        Text(
+            f"已备份 / backed up: {safe_url(url)} → {written}（{written.stat().st_size:,} 字节 bytes）"
+        )
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    file: Annotated[Path, typer.Argument(help="备份文件 / backup file")],
+    wait: Annotated[int, typer.Option("--wait", help="等待流水线锁的秒数 / seconds to wait")] = 0,
+):
+    """用备份替换整个数据仓库 / replace the whole warehouse with a backup (under the pipeline lock)."""
+    from healthplan.settings import get_settings
+    from warehouse.backup import BackupError, restore
+    from warehouse.engine import get_engine, safe_url
+    from warehouse.lock import LockHeld, holder_name, pipeline_lock
+
+    url = get_settings().effective_database_url
+    engine = get_engine(url)
+    try:
+        with pipeline_lock(engine, "pipeline", holder_name(), wait):
+            restore(url, file)
+    except LockHeld as e:
+        err.print(Text(str(e)))
+        raise typer.Exit(5) from None
+    except BackupError as e:
+        err.print(f"[red]恢复失败 restore failed:[/] {escape(str(e))}")
+        raise typer.Exit(1) from None
+    from flows.common import warehouse
+
+    warehouse()  # migrated to this code's schema, holding the current plans
+    console.print(Text(f"已恢复 / restored: {safe_url(url)} ← {file}"))
+
+
 @db_app.command("counts")
 def db_counts():
     """各表行数 / row counts per table."""
@@ -430,6 +481,7 @@ def review(
     withdraw a reviewer's verdict for one indicator, stage and data year."""
     from flows.reviews import review_command, withdraw_command
 
+    checked_review_texts(by or "", reason or "")  # before anything is stored
     if withdraw is not None:
         withdraw_command(withdraw, by, reason)
         return
@@ -443,6 +495,22 @@ def review(
         reason,
         override,
     )
+
+
+def checked_review_texts(by: str, reason: str) -> None:
+    """A reviewer's name and reason as they may be stored: one line of text within the
+    warehouse's limits, the same on SQLite and PostgreSQL (raises UserError)."""
+    from warehouse.engine import check_lengths
+    from warehouse.schema import review as review_table
+
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in by):
+        raise UserError("评定人姓名含控制字符 / the reviewer's name holds control characters")
+    try:
+        check_lengths(
+            review_table, {"reviewer": by.strip(), "reason": reason}, {"reviewer": "评定人姓名"}
+        )
+    except ValueError as e:
+        raise UserError(str(e)) from None
 
 
 @app.command()
@@ -520,10 +588,33 @@ def run(
 
 
 @app.command()
-def serve():
+def serve(
+    temporary: Annotated[
+        bool,
+        typer.Option(
+            "--temporary",
+            help="没有 PREFECT_API_URL 时使用临时服务器（历史随进程消失）/ without PREFECT_API_URL, "
+            "use a temporary server whose history vanishes with this process",
+        ),
+    ] = False,
+):
     """启动定时部署（每夜、年度）/ serve the scheduled deployments (nightly, yearly)."""
-    from flows.pipeline import serve_deployments
+    from flows.pipeline import prefect_api_url, serve_deployments
 
+    if not prefect_api_url() and not temporary:
+        err.print(
+            "[red]错误 error:[/] 未设置 PREFECT_API_URL：定时运行的记录会随临时服务器一起消失。请先"
+            "启动 Prefect 服务器（prefect server start）并设置 PREFECT_API_URL（如 "
+            "http://127.0.0.1:4200/api），或明确加上 --temporary / PREFECT_API_URL is not set: the "
+            "scheduled runs' history would vanish with a temporary server. Start a Prefect server "
+            "and set PREFECT_API_URL, or pass --temporary to accept that"
+        )
+        raise typer.Exit(2)
+    if not prefect_api_url():
+        err.print(
+            "[yellow]提示 note:[/] 使用临时 Prefect 服务器，运行历史随本进程消失 / using a temporary "
+            "Prefect server: the run history vanishes with this process"
+        )
     serve_deployments()
 
 
@@ -539,7 +630,7 @@ def history(limit: Annotated[int, typer.Option("--limit")] = 20):
     for r in recent_runs(warehouse(), limit):
         t.add_row(
             *(
-                str(r.get(k) or "")
+                Text(str(r.get(k) or ""))
                 for k in ["id", "flow", "started_at", "finished_at", "outcome", "message"]
             )
         )
@@ -612,21 +703,21 @@ def main() -> None:
     try:
         app()
     except (UserError, DefinitionError, KeyError, ValueError) as e:
-        err.print(f"[red]错误 error:[/] {masked_url(str(e).strip(chr(39)))}")
+        err.print(f"[red]错误 error:[/] {escape(masked_url(str(e).strip(chr(39))))}")
         sys.exit(2)
     except Exception as e:  # noqa: BLE001 - last line of defence: a message, not a traceback
         from warehouse.engine import WarehouseUnavailable
 
         if isinstance(e, WarehouseUnavailable):
-            err.print(f"[red]数据仓库不可用 warehouse unavailable:[/] {masked_url(str(e))}")
+            err.print(f"[red]数据仓库不可用 warehouse unavailable:[/] {escape(masked_url(str(e)))}")
             sys.exit(4)
         if isinstance(e, OSError):
-            err.print(f"[red]文件错误 file error:[/] {masked_url(str(e))}")
+            err.print(f"[red]文件错误 file error:[/] {escape(masked_url(str(e)))}")
             sys.exit(2)
         if os.environ.get("HEALTHPLAN_DEBUG"):
             raise
         err.print(
-            f"[red]内部错误 internal error:[/] {type(e).__name__}: {masked_url(str(e))}\n"
+            f"[red]内部错误 internal error:[/] {type(e).__name__}: {escape(masked_url(str(e)))}\n"
             "设置 HEALTHPLAN_DEBUG=1 可查看详细堆栈 / set HEALTHPLAN_DEBUG=1 for the traceback"
         )
         sys.exit(1)

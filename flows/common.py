@@ -8,6 +8,7 @@ it costs ≈ 0.4 s to import, ``flows.ingest`` ≈ 1.5 s.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -16,12 +17,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from healthplan.definitions import Catalog, load_catalog
-from healthplan.settings import REPO_ROOT, get_settings
+from healthplan.settings import REPO_ROOT, get_settings, mask_secrets_in_logs
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
     from transforms.parsing import ParsedFile, UnreadableFile
+
+
+mask_secrets_in_logs()  # Prefect's logs (console and server) and ours: no URL secret in them
 
 
 @lru_cache
@@ -142,8 +146,175 @@ def parsed_or_unreadable(
         return parse_file(name, data, layouts, info, current_year=current_year)
     except UnreadableFile as e:
         return e
+    except MemoryError:
+        return UnreadableFile(name, over_memory_reason(_WORKER_MEMORY))
     except Exception as e:  # noqa: BLE001 - one odd file must not stop the others
         return UnreadableFile(name, f"解析出错 / parse error: {type(e).__name__}: {str(e)[:300]}")
+
+
+def memory_mb() -> int:
+    """A parse process's memory limit, as this (the parent) process's settings say: a worker
+    forks from the forkserver, whose environment is that of its start."""
+    return get_settings().parse_memory_mb
+
+
+def over_memory_reason(limit: int | None = None) -> str:
+    """Why a file whose parse ran out of its worker's memory was not loaded."""
+    limit = memory_mb() if limit is None else limit
+    return (
+        f"解析所需内存超过上限 {limit} MB（HEALTHPLAN_PARSE_MEMORY_MB），文件未入库；若文件确实"
+        f"这么大，请调高上限 / the parse needed more than the {limit} MB a parse may use "
+        "(HEALTHPLAN_PARSE_MEMORY_MB): nothing of the file stored; raise the limit if the file "
+        "really is that large"
+    )
+
+
+def crashed_parse_reason(exitcode: int | None) -> str:
+    """Why a file whose parse process died (a native abort, SIGKILL, out of memory) was not
+    loaded: the file's failure, never the run's."""
+    import signal
+
+    if exitcode is not None and exitcode < 0:
+        try:
+            sig = signal.Signals(-exitcode).name
+        except ValueError:
+            sig = f"signal {-exitcode}"
+        zh, en = f"信号 {sig}，退出码 {128 - exitcode}", f"{sig}, exit {128 - exitcode}"
+    else:
+        zh, en = f"退出码 {exitcode}", f"exit {exitcode}"
+    limit = memory_mb()
+    return (
+        f"解析进程异常终止（{zh}）：读取器无法处理此文件（例如工作表远处的一个单元格把表格撑到"
+        f"超出内存上限 {limit} MB），文件未入库，其他文件照常导入 / the parse process died "
+        f"({en}): the reader cannot handle this file (e.g. one cell far out stretches the "
+        f"sheet beyond the {limit} MB memory limit); nothing of it stored, the other files load"
+    )
+
+
+MIN_PARSE_MEMORY_MB = 512  # a parse process takes ≈ 270 MB of address space before it reads
+
+
+def limit_memory(megabytes: int) -> None:
+    """Cap this process's address space (a parse worker's): an allocation past it fails here,
+    as a MemoryError or a native abort of this process alone. Never below MIN_PARSE_MEMORY_MB:
+    a process capped below what it already holds can hang in its allocator instead of failing."""
+    import resource
+
+    if megabytes <= 0:
+        return
+    cap = max(megabytes, MIN_PARSE_MEMORY_MB) * 2**20
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if hard != resource.RLIM_INFINITY:
+        cap = min(cap, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, hard))
+
+
+def quiet_native_errors() -> None:
+    """Send this worker's native error output (a reader's abort and its backtrace) nowhere: the
+    crash reaches the user as the file's message, not as a native traceback on the terminal.
+    Python errors of a parse come back as messages anyway."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+    except OSError:
+        pass
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent_pid: int | None) -> None:
+    """Have the kernel SIGKILL this worker when its parent process ends (Linux prctl
+    PR_SET_PDEATHSIG), and end now if the parent is already gone: a worker must never outlive
+    the run that started it (and e.g. publish reports after a new run took the lock)."""
+    import ctypes
+    import signal
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):  # not Linux: the parent-pid check below still runs
+        pass
+    if parent_pid is not None and os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def parse_process_context():
+    """Where parse processes come from: forkserver (spawn where there is none), never fork:
+    Prefect and the warehouse run threads in this process. The forkserver imports the parser
+    once; each parse process forks from it with it loaded."""
+    import multiprocessing
+
+    try:
+        mp = multiprocessing.get_context("forkserver")
+        mp.set_forkserver_preload(["flows.common", "transforms.parsing"])
+    except ValueError:
+        mp = multiprocessing.get_context("spawn")
+    return mp
+
+
+def parse_alone(
+    name: str,
+    path: str,
+    checksum: str,
+    layouts: Any,
+    info: Any,
+    current_year: int | None,
+) -> ParsedFile | tuple[str, str]:
+    """``parsed_in_worker`` in a process of its own, started for this one file and guarded like
+    the pool's workers (memory limit, ends with this process): a parse that crashes or is
+    killed comes back as (file, reason), never as the end of this process. A file is never
+    parsed unguarded in the process that saves it."""
+    mp = parse_process_context()
+    receive, send = mp.Pipe(duplex=False)
+    proc = mp.Process(
+        target=_parse_and_send,
+        args=(send, name, path, checksum, current_year, layouts, info, os.getpid(), memory_mb()),
+        daemon=True,
+    )
+    try:
+        proc.start()
+    except Exception as e:  # noqa: BLE001 - the file's failure, not the run's
+        receive.close()
+        send.close()
+        return (name, f"无法启动解析进程 / cannot start a parse process: {type(e).__name__}: {e}")
+    send.close()
+    try:
+        result = receive.recv()
+    except (EOFError, OSError):
+        result = None
+    except Exception as e:  # noqa: BLE001 - a result that does not unpickle
+        result = (name, f"解析结果无法传回 / the parse result could not be read: {e}")
+    finally:
+        receive.close()
+    proc.join()
+    return (name, crashed_parse_reason(proc.exitcode)) if result is None else result
+
+
+def _parse_and_send(
+    send: Any,
+    name: str,
+    path: str,
+    checksum: str,
+    current_year: int | None,
+    layouts: Any,
+    info: Any,
+    main_pid: int,
+    memory: int,
+) -> None:
+    start_parse_worker(layouts, info, main_pid, memory)
+    try:
+        out: Any = parsed_in_worker(name, path, checksum, current_year)
+    except MemoryError:
+        out = (name, over_memory_reason(memory))
+    try:
+        send.send(out)
+    except MemoryError:
+        send.send((name, over_memory_reason(memory)))
+    except Exception as e:  # noqa: BLE001 - e.g. a result that does not pickle
+        send.send((name, f"解析出错 / parse error: {type(e).__name__}: {str(e)[:300]}"))
+    send.close()
 
 
 def unguarded_script_hint() -> str:
@@ -163,14 +334,22 @@ def unguarded_script_hint() -> str:
 
 
 _WORKER_CONTEXT: tuple[Any, Any] | None = None
+_WORKER_MEMORY: int | None = None  # this worker's memory limit, MB
 
 
-def start_parse_worker(layouts: Any, info: Any, main_pid: int | None = None) -> None:
-    """Pool initializer: the layouts and catalog knowledge, shipped once per worker process; and
-    the worker ends when the main process does."""
-    global _WORKER_CONTEXT
+def start_parse_worker(
+    layouts: Any, info: Any, main_pid: int | None = None, memory_mb: int | None = None
+) -> None:
+    """Pool initializer: the layouts and catalog knowledge, shipped once per worker process; the
+    worker's memory capped (HEALTHPLAN_PARSE_MEMORY_MB), and it ends when the main process does
+    (its parent is the forkserver, which ends with the main process: both are watched)."""
+    global _WORKER_CONTEXT, _WORKER_MEMORY
     _WORKER_CONTEXT = (layouts, info)
     if main_pid is not None:
+        _WORKER_MEMORY = get_settings().parse_memory_mb if memory_mb is None else memory_mb
+        die_with_parent(None)
+        limit_memory(_WORKER_MEMORY)
+        quiet_native_errors()
         import threading
 
         threading.Thread(target=_exit_after, args=(main_pid,), daemon=True).start()

@@ -15,7 +15,7 @@ import logging
 import os
 import stat
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -312,16 +312,6 @@ class SourceBytes:
     checksum: str
 
 
-def read_again(src: SourceBytes) -> SourceBytes | UnreadableFile:
-    """The file's bytes once more, if they still have the checksum they were read with."""
-    from flows.common import bytes_as_read
-
-    data = bytes_as_read(src.path, src.checksum)
-    if isinstance(data, str):
-        return UnreadableFile(src.name, data)
-    return SourceBytes(src.path, src.name, data, src.checksum)
-
-
 @dataclass(frozen=True)
 class Candidate:
     path: Path
@@ -330,6 +320,41 @@ class Candidate:
 
 def _within(path: Path, root: Path) -> bool:
     return path == root or root in path.parents
+
+
+def _name_limit() -> int:
+    from warehouse.schema import source_file
+
+    return int(source_file.c.name.type.length)
+
+
+def shown_name(name: str) -> str:
+    """A file name as it can be shown and stored: bytes that are not UTF-8 as \\xNN escapes,
+    and a name longer than the warehouse keeps shortened in the middle."""
+    text = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    limit = _name_limit()
+    if len(text) > limit:
+        keep = (limit - 1) // 2
+        text = f"{text[:keep]}…{text[-keep:]}"
+    return text
+
+
+def name_problem(name: str) -> str | None:
+    """Why a file cannot be recorded under this name (checked before the database, the same on
+    SQLite and PostgreSQL), or None."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return (
+            "文件名不是 UTF-8 编码（可能来自 GBK 系统），请改名后再导入 / the file name is not "
+            "UTF-8 (perhaps from a GBK system): rename the file and ingest it again"
+        )
+    if len(name) > (limit := _name_limit()):
+        return (
+            f"文件路径过长（{len(name)} 个字符，上限 {limit}），请缩短文件夹或文件名 / the "
+            f"path is too long ({len(name)} characters, at most {limit}): shorten it"
+        )
+    return None
 
 
 def expand_paths(
@@ -344,11 +369,13 @@ def expand_paths(
     seen: set[Path] = set()
 
     def refuse(p: Path | str, reason: str) -> None:
-        refused.append(FileResult(name=str(p), status="unreadable", messages=[reason]))
+        refused.append(FileResult(name=shown_name(str(p)), status="unreadable", messages=[reason]))
 
     def add(path: Path, name: str) -> None:
         real = path.resolve()
-        if real not in seen:
+        if (problem := name_problem(name)) is not None:
+            refuse(name, problem)
+        elif real not in seen:
             seen.add(real)
             found.append(Candidate(path, name))
 
@@ -363,6 +390,15 @@ def expand_paths(
         real = p.resolve()
         if not real.exists():
             refuse(p, "符号链接指向不存在的位置 / dangling symlink")
+            continue
+        if p.is_symlink() and real.is_file() and not _within(real, p.absolute().parent.resolve()):
+            # a file named through a link leading elsewhere (a folder named through a link is
+            # the operator's choice of inbox: the links inside it are checked against it)
+            refuse(
+                p,
+                f"拒绝：符号链接指向所在文件夹之外（{shown_name(str(real))}），请给出真实路径 / "
+                "refused: the symlink leads out of its folder; give the real path",
+            )
             continue
         if allowed is not None and not any(_within(real, a) for a in allowed):
             refuse(p, "拒绝：在允许的文件夹之外 / refused: outside the allowed folders")
@@ -447,12 +483,15 @@ def _context(catalog: Catalog, sources_dir: Path) -> ParseContext:
 def parse_source(
     src: SourceBytes, context: ParseContext, current_year: int | None = None
 ) -> ParsedFile | UnreadableFile:
-    """Parse one file; an unreadable file comes back as the error, not raised."""
-    from flows.common import parsed_or_unreadable
+    """Parse one file in a guarded process of its own (see ``flows.common.parse_alone``), which
+    reads the file again and checks its checksum; an unreadable file, or one whose parse
+    crashed, comes back as the error, not raised."""
+    from flows.common import parse_alone
 
-    if src.data is None:
-        raise ValueError(f"{src.name}: its bytes are with a parse worker, not here")
-    return parsed_or_unreadable(src.name, src.data, context.layouts, context.info, current_year)
+    out = parse_alone(
+        src.name, str(src.path), src.checksum, context.layouts, context.info, current_year
+    )
+    return UnreadableFile(*out) if isinstance(out, tuple) else out
 
 
 # ------------------------------------------------------------------------------------- save
@@ -712,18 +751,20 @@ def finish_file(
 def parsed_in_turn(
     ahead: FileAhead, context: ParseContext, current_year: int | None
 ) -> ParsedFile | UnreadableFile:
-    """The worker's parse of the file, or this process's when there is no worker or it failed
-    (a worker killed, a result that does not travel): the parse is pure, so either is the same."""
+    """The pool worker's parse of the file, or a guarded process's of its own when there is no
+    pool or its worker failed (a worker killed or crashed, perhaps by another file it was
+    parsing: each file of a broken pool is tried again alone, so only the file that kills its
+    process fails). The parse is pure, so either is the same."""
     assert ahead.src is not None
     if ahead.parsing is not None:
         try:
             out = ahead.parsing.result()
-        except Exception as e:  # noqa: BLE001 - parsed here instead
+        except Exception as e:  # noqa: BLE001 - parsed alone instead
             from flows.common import unguarded_script_hint
 
             log.warning(
-                "工作进程解析失败，改在主进程解析 / parsing in a worker failed, parsing here: "
-                "%s: %s: %s%s",
+                "工作进程解析失败，改在单独的进程中解析 / parsing in a pool worker failed, "
+                "parsing alone: %s: %s: %s%s",
                 ahead.src.name,
                 type(e).__name__,
                 e,
@@ -733,10 +774,7 @@ def parsed_in_turn(
             return UnreadableFile(*out) if isinstance(out, tuple) else out
         finally:
             ahead.parsing = None
-    src = ahead.src if ahead.src.data is not None else read_again(ahead.src)
-    if isinstance(src, UnreadableFile):
-        return src
-    return parse_source(src, context, current_year)
+    return parse_source(ahead.src, context, current_year)
 
 
 def ingest_one(
@@ -751,30 +789,20 @@ def ingest_one(
 
 
 def parse_pool(workers: int, context: ParseContext) -> ProcessPoolExecutor | None:
-    """Worker processes for parsing, or None when they cannot be had.
-
-    Forkserver (spawn where there is none), never fork: Prefect and the warehouse run threads in
-    this process. The forkserver imports the parser once; each worker forks from it with it loaded.
-    A script that calls ``ingest_paths`` at module level needs ``if __name__ == "__main__":``, as
-    with any process pool (or HEALTHPLAN_WORKERS=1).
-    """
-    import multiprocessing
-
-    from flows.common import start_parse_worker
+    """Worker processes for parsing, or None when they cannot be had (each file is then parsed
+    in a guarded process of its own). Each worker's memory is capped and it ends with this
+    process (``start_parse_worker``). A script that calls ``ingest_paths`` at module level
+    needs ``if __name__ == "__main__":``, as with any process pool."""
+    from flows.common import memory_mb, parse_process_context, start_parse_worker
 
     try:
-        try:
-            mp = multiprocessing.get_context("forkserver")
-            mp.set_forkserver_preload(["flows.common", "transforms.parsing"])
-        except ValueError:
-            mp = multiprocessing.get_context("spawn")
         return ProcessPoolExecutor(
             max_workers=workers,
-            mp_context=mp,
+            mp_context=parse_process_context(),
             initializer=start_parse_worker,
-            initargs=(context.layouts, context.info, os.getpid()),
+            initargs=(context.layouts, context.info, os.getpid(), memory_mb()),
         )
-    except Exception as e:  # noqa: BLE001 - parse in this process instead
+    except Exception as e:  # noqa: BLE001 - each file parsed alone instead
         log.warning("无法启动解析进程 / cannot start parse workers: %s: %s", type(e).__name__, e)
         return None
 
@@ -801,22 +829,32 @@ def worth_workers(ahead: Iterable[FileAhead]) -> bool:
 
 
 def submit_parse(
-    pool: ProcessPoolExecutor, ahead: FileAhead, current_year: int | None
+    pool: ProcessPoolExecutor,
+    ahead: FileAhead,
+    current_year: int | None,
+    context: ParseContext,
+    workers: int,
 ) -> ProcessPoolExecutor | None:
     """Hand the file to a worker, which reads it again (checking its checksum) so that its bytes
-    do not wait in this process as well; the pool, or None when it no longer takes work."""
+    do not wait in this process as well; the pool (a new one when a file's parse broke the old
+    one), or None when no pool takes work (each file is then parsed alone)."""
     from flows.common import parsed_in_worker
 
     src = ahead.src
     assert src is not None
-    try:
-        ahead.parsing = pool.submit(
-            parsed_in_worker, src.name, str(src.path), src.checksum, current_year
-        )
-    except Exception as e:  # noqa: BLE001 - the rest is parsed in this process
-        log.warning("解析进程不可用 / parse workers unavailable: %s: %s", type(e).__name__, e)
-        pool.shutdown(wait=False, cancel_futures=True)
-        return None
+    for attempt in range(2):
+        try:
+            ahead.parsing = pool.submit(
+                parsed_in_worker, src.name, str(src.path), src.checksum, current_year
+            )
+            break
+        except Exception as e:  # noqa: BLE001 - a fresh pool, or each file parsed alone
+            log.warning("解析进程不可用 / parse workers unavailable: %s: %s", type(e).__name__, e)
+            pool.shutdown(wait=False, cancel_futures=True)
+            fresh = parse_pool(workers, context) if attempt == 0 else None
+            if fresh is None:
+                return None
+            pool = fresh
     ahead.src = SourceBytes(src.path, src.name, None, src.checksum)
     return pool
 
@@ -837,7 +875,12 @@ def ingested(
     """
     if workers <= 1:
         for candidate in candidates:
-            yield ingest_one(engine, candidate, context, now, current_year)
+            yield file_or_failure(
+                engine,
+                candidate.name,
+                lambda c=candidate: ingest_one(engine, c, context, now, current_year),
+                now,
+            )
         return
     todo = deque(candidates)
     ahead: deque[FileAhead] = deque()
@@ -848,13 +891,73 @@ def ingested(
     try:
         while ahead or todo:
             if pool is not None:
-                pool = keep_parsing(pool, engine, ahead, todo, seen, workers, current_year)
+                pool = keep_parsing(pool, engine, ahead, todo, seen, workers, current_year, context)
             if not ahead:
                 ahead.append(read_ahead(engine, todo.popleft(), seen))
-            yield finish_file(engine, ahead.popleft(), context, now, current_year)
+            a = ahead.popleft()
+            yield file_or_failure(
+                engine,
+                a.candidate.name,
+                lambda a=a: finish_file(engine, a, context, now, current_year),
+                now,
+            )
     finally:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
+
+
+def file_or_failure(
+    engine: Engine, name: str, work: Callable[[], FileResult], now: datetime | None = None
+) -> FileResult:
+    """``work()``'s result for one file, or, when it raises anything unexpected, that file's
+    failure, named, recorded and reported like an unreadable file: one file never ends the run.
+    Only a warehouse that cannot be used at all (unreachable, connection lost) stops it."""
+    from warehouse.engine import warehouse_down
+
+    try:
+        return work()
+    except Exception as e:  # noqa: BLE001 - this file's failure, not the run's
+        if warehouse_down(e):
+            raise
+        return failed_file(engine, name, e, now)
+
+
+def failure_reason(exc: BaseException) -> str:
+    """An unexpected error in one file as its message: Chinese first, no SQL, no traceback."""
+    import sqlalchemy as sa
+
+    from healthplan.settings import masked_url
+    from warehouse.engine import db_error_message
+
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        what = db_error_message(exc, "保存此文件 / saving this file: ")
+    else:
+        what = f"{type(exc).__name__}: {masked_url(str(exc))[:300]}"
+    return (
+        f"导入此文件时发生意外错误，文件未入库，其他文件照常导入 / an unexpected error while "
+        f"ingesting this file; nothing of it stored, the other files load: {what}"
+    )
+
+
+def failed_file(
+    engine: Engine, name: str, exc: BaseException, now: datetime | None = None
+) -> FileResult:
+    """Record and report a file whose ingest failed unexpectedly (the traceback to the log)."""
+    from warehouse.engine import warehouse_down
+
+    log.info("ingest of %s failed", shown_name(name), exc_info=exc)
+    reason = failure_reason(exc)
+    try:
+        return save_unreadable(engine, shown_name(name), reason, None, now)
+    except Exception as again:  # noqa: BLE001 - reported, if not recorded
+        if warehouse_down(again):
+            raise
+        log.info("recording the failure of %s failed", shown_name(name), exc_info=again)
+        return FileResult(
+            name=shown_name(name),
+            status="unreadable",
+            messages=[reason + "（未能记入隔离区 / not recorded in the quarantine）"],
+        )
 
 
 def room_ahead(busy: list[FileAhead], size: int, workers: int) -> bool:
@@ -876,6 +979,7 @@ def keep_parsing(
     seen: set[str],
     workers: int,
     current_year: int | None,
+    context: ParseContext,
 ) -> ProcessPoolExecutor | None:
     """Hand files to the workers in their order, reading further ahead, while there is room."""
     busy = [a for a in ahead if a.parsing is not None]
@@ -890,7 +994,7 @@ def keep_parsing(
                 continue
         if not room_ahead(busy, a.size, workers):
             return pool
-        if (pool := submit_parse(pool, a, current_year)) is None:
+        if (pool := submit_parse(pool, a, current_year, context, workers)) is None:
             return None
         busy.append(a)
 
@@ -983,23 +1087,9 @@ def ingest_flow(paths: list[str]) -> dict:
     for r in refused:
         summary.files.append(save_unreadable_task(r.name, r.messages[0], None))
     for candidate in candidates:
-        try:
-            src = read_task(candidate)
-        except OSError as e:
-            src = UnreadableFile(candidate.name, f"无法读取文件 / cannot read the file: {e}")
-        if isinstance(src, UnreadableFile):
-            summary.files.append(save_unreadable_task(src.file, src.reason, None))
-            continue
-        earlier = known_task(src.checksum)
-        if earlier is not None:
-            earlier.name = src.name
-            summary.files.append(earlier)
-            continue
-        parsed = parse_task(src)
-        if isinstance(parsed, UnreadableFile):
-            summary.files.append(save_unreadable_task(src.name, parsed.reason, src.checksum))
-        else:
-            summary.files.append(save_task(src, parsed))
+        summary.files.append(
+            file_or_failure(warehouse(), candidate.name, lambda c=candidate: _ingest_in_flow(c))
+        )
     refresh_statistics(warehouse(), sum(f.inserted for f in summary.files))
     summary.finished_at = datetime.now(UTC)
     create_markdown_artifact(
@@ -1011,6 +1101,24 @@ def ingest_flow(paths: list[str]) -> dict:
         f"ingest: {summary.totals['files']} files, exit code {summary.exit_code}: {summary.totals}"
     )
     return summary.as_dict()
+
+
+def _ingest_in_flow(candidate: Candidate) -> FileResult:
+    """One file through the flow's tasks: read, look up, parse (guarded), save."""
+    try:
+        src = read_task(candidate)
+    except OSError as e:
+        src = UnreadableFile(candidate.name, f"无法读取文件 / cannot read the file: {e}")
+    if isinstance(src, UnreadableFile):
+        return save_unreadable_task(src.file, src.reason, None)
+    earlier = known_task(src.checksum)
+    if earlier is not None:
+        earlier.name = src.name
+        return earlier
+    parsed = parse_task(src)
+    if isinstance(parsed, UnreadableFile):
+        return save_unreadable_task(src.name, parsed.reason, src.checksum)
+    return save_task(src, parsed)
 
 
 # ------------------------------------------------------------------------------------- CLI

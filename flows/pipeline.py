@@ -26,8 +26,8 @@ from flows.evaluate import assess, retry_on_transient, save_assessment
 from flows.ingest import ingest_paths
 from flows.quality import quality_task
 from healthplan.settings import console as make_console
-from healthplan.settings import get_settings
-from warehouse.lock import LockHeld, pipeline_lock
+from healthplan.settings import get_settings, masked_url
+from warehouse.lock import LockHeld, fail_unfinished_runs, pipeline_lock
 from warehouse.observations import source_files
 from warehouse.results import finish_run, recent_runs, start_run
 
@@ -160,6 +160,7 @@ def pipeline_flow(
     holder = f"{socket.gethostname()}:{os.getpid()}"
     params = {"plans": plans, "stages": stages, "data_year": data_year, "inbox": inbox}
     with pipeline_lock(engine, "pipeline", holder):
+        fail_unfinished_runs(engine, "pipeline")  # under the lock, none of them still runs
         run_id = start_run(engine, "pipeline", params)
         step = "ingest"
         try:
@@ -187,8 +188,10 @@ def pipeline_flow(
                 "quality": result.quality, "reports": result.reports, "skipped": result.skipped,
                 "failures": result.failures, "skipped_reports": result.skipped_reports,
             })  # fmt: skip
-        except Exception as e:
-            finish_run(engine, run_id, "failed", f"步骤 {step} 失败 / step {step} failed: {e}")
+        except BaseException as e:  # an interrupt too: a run is never left marked running
+            finish_run(
+                engine, run_id, "failed", masked_url(f"步骤 {step} 失败 / step {step} failed: {e}")
+            )
             raise
         finally:
             forget_values()  # a long-lived `serve` process should not hold last night's frames
@@ -331,14 +334,17 @@ def run_command(plans, stages, data_year, inbox) -> int:
 
     console = make_console()
     started = time.perf_counter()
+    quiet_prefect_tracebacks()
     try:
         with console.status("运行流水线 / running the pipeline（导入→计算→评估→报告）…"):
             result = run_pipeline(plans, stages, data_year, inbox)
     except LockHeld as e:
-        console.print(f"[yellow]{e}[/]")
+        console.print(f"[yellow]{escape(str(e))}[/]")
         return 5
     except PipelineFailed as e:
         result = e.result
+    except Exception as e:  # noqa: BLE001 - a message and an exit code, not a traceback
+        return run_failed(e)
     t = Table(title="各规划指标状态 / statuses")
     t.add_column("规划/阶段")
     t.add_column("状态分布")
@@ -372,6 +378,63 @@ def run_command(plans, stages, data_year, inbox) -> int:
     return result["ingest_exit_code"]  # the ingest's: 0, 3 rows quarantined, 2 a file unreadable
 
 
+def run_failed(exc: BaseException) -> int:
+    """What `healthplan run` prints when the pipeline failed (the run is recorded as failed):
+    one Chinese-first message, no traceback (HEALTHPLAN_DEBUG=1 shows it); the exit code:
+    4 the warehouse unavailable, 1 anything else."""
+    import sqlalchemy as sa
+    from rich.markup import escape
+
+    from warehouse.engine import WarehouseUnavailable, db_error_message, warehouse_down
+
+    if os.environ.get("HEALTHPLAN_DEBUG"):
+        raise exc
+    err = make_console(stderr=True)
+    if isinstance(exc, sa.exc.SQLAlchemyError):
+        text = db_error_message(exc, "流水线 / the pipeline: ")
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    err.print(
+        f"[red]流水线运行失败 pipeline failed:[/] {escape(masked_url(text)[:800])}\n"
+        "本次运行已记为失败（healthplan history）；设置 HEALTHPLAN_DEBUG=1 可查看详细堆栈 / the "
+        "run is recorded as failed (healthplan history); set HEALTHPLAN_DEBUG=1 for the traceback"
+    )
+    down = isinstance(exc, WarehouseUnavailable) or warehouse_down(exc)
+    return 4 if down else 1
+
+
+def quiet_prefect_tracebacks() -> None:
+    """Prefect's console lines without their tracebacks (its server's logs keep them), unless
+    HEALTHPLAN_DEBUG is set: the person at the terminal reads one message from `run`."""
+    import logging
+
+    if os.environ.get("HEALTHPLAN_DEBUG"):
+        return
+
+    class NoTraceback(logging.Formatter):
+        def __init__(self, inner: logging.Formatter | None):
+            super().__init__()
+            self.inner = inner or logging.Formatter()
+
+        def format(self, record: logging.LogRecord) -> str:
+            saved = record.exc_info, record.exc_text, record.stack_info
+            record.exc_info = record.exc_text = record.stack_info = None
+            try:
+                return self.inner.format(record)
+            finally:
+                record.exc_info, record.exc_text, record.stack_info = saved
+
+    names = ["", *[n for n in logging.root.manager.loggerDict if n.startswith("prefect")]]
+    for name in names:
+        for handler in logging.getLogger(name).handlers:
+            if type(handler).__name__ == "APILogHandler" or not isinstance(
+                handler, logging.StreamHandler
+            ):
+                continue
+            if not hasattr(handler.formatter, "inner"):  # not wrapped already
+                handler.setFormatter(NoTraceback(handler.formatter))
+
+
 def deployments():
     """The scheduled deployments: a nightly pipeline and the yearly mid/end-term report runs."""
     s = get_settings()
@@ -399,3 +462,11 @@ def serve_deployments() -> None:
     from prefect import serve
 
     serve(*deployments())
+
+
+def prefect_api_url() -> str | None:
+    """The Prefect server `serve` would report to (PREFECT_API_URL, from the environment or the
+    active profile), or None: then Prefect starts a temporary server whose history vanishes."""
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value() or None

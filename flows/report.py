@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
     from flows.evaluate import Assessment
     from healthplan.definitions import Area, Plan
+    from warehouse.lock import Fence
 
 TEMPLATES_DIR = REPO_ROOT / "report_templates"
 TEMPLATE = "report.html.j2"
@@ -566,9 +567,15 @@ def render_report(
     stem: str | None = None,
     inputs: ReportInputs | None = None,
     as_of: datetime | None = None,
+    fence: Fence | None = None,
 ) -> ReportFiles:
     """Render one assessment to PDF, HTML and XLSX in the reports folder and record them
-    (``as_of`` only for a reproduction as of a past moment: see ``load_inputs``)."""
+    (``as_of`` only for a reproduction as of a past moment: see ``load_inputs``). Under a
+    pipeline lock (``fence``, default: the one this process holds) the files are put in place
+    and recorded only while the run still holds it."""
+    from warehouse.lock import held_fence
+
+    fence = fence or held_fence()
     started = time.perf_counter()
     if engine is None:
         from flows.common import warehouse
@@ -582,12 +589,16 @@ def render_report(
         log.warning("WeasyPrint: %s", w)
     paths = {fmt: folder / f"{stem}.{fmt}" for fmt in FORMATS}
     data = {"pdf": pdf, "html": html.encode("utf-8"), "xlsx": xlsx}
+    if fence is not None:
+        fence.check(engine, "替换报告文件 / replacing the report files")
     write_atomically({paths[f]: data[f] for f in FORMATS})
 
     from warehouse.results import record_report
 
     record_inputs = _inputs_record(a, inputs)
     for fmt in FORMATS:
+        if fence is not None:
+            fence.check(engine, "记录报告 / recording the report")
         record_report(
             engine,
             plan_id=a.plan_id,
@@ -805,9 +816,13 @@ def portable_error(exc: BaseException) -> BaseException:
     return ReportError(f"{type(exc).__name__}: {exc}")
 
 
-def _prepare_worker() -> None:
-    """Import the renderer's libraries as soon as the worker starts, while the parent is still
-    assessing; a failure here shows up, with its traceback, in the first render instead."""
+def _prepare_worker(parent_pid: int | None = None) -> None:
+    """End with the parent (a killed run's workers must not live on and publish); then import
+    the renderer's libraries as soon as the worker starts, while the parent is still assessing;
+    a failure here shows up, with its traceback, in the first render instead."""
+    from flows.common import die_with_parent
+
+    die_with_parent(parent_pid)
     with contextlib.suppress(Exception):
         _weasyprint()
         import openpyxl  # noqa: F401
@@ -818,14 +833,22 @@ def _prepare_worker() -> None:
 
 
 def _render_in_worker(
-    a: Assessment, inputs: ReportInputs, out_dir: str, stem: str, database_url: str
+    a: Assessment,
+    inputs: ReportInputs,
+    out_dir: str,
+    stem: str,
+    database_url: str,
+    fence: Fence | None = None,
 ) -> ReportFiles:
-    """One report, fully (files and warehouse records), in a worker; its error goes back whole."""
+    """One report, fully (files and warehouse records), in a worker; its error goes back whole.
+    ``fence``: the parent run's lock, checked before the files are put in place and recorded."""
     from warehouse.engine import get_engine
 
     try:
         engine = get_engine(database_url)
-        return render_report(a, out_dir=Path(out_dir), stem=stem, engine=engine, inputs=inputs)
+        return render_report(
+            a, out_dir=Path(out_dir), stem=stem, engine=engine, inputs=inputs, fence=fence
+        )
     except Exception as e:
         portable = portable_error(e)
         if portable is e:
@@ -857,6 +880,7 @@ class RenderPool:
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_prepare_worker,
+            initargs=(os.getpid(),),
         )
         for _ in range(self.workers):  # a worker is spawned per submission while none is idle
             executor.submit(int)
@@ -898,9 +922,17 @@ class RenderPool:
             from warehouse.engine import get_engine
 
             engine = get_engine(self.database_url)
+        from warehouse.lock import held_fence
+
         inputs = load_inputs(a, engine, as_of)
         future = self._submit_in_turn(
-            stem, slim_for_render(a), inputs, str(self.reports_dir), stem, self.database_url
+            stem,
+            slim_for_render(a),
+            inputs,
+            str(self.reports_dir),
+            stem,
+            self.database_url,
+            held_fence(),
         )
         try:
             return future.result()

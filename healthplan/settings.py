@@ -47,7 +47,15 @@ class Settings(BaseSettings):
     workers: int = Field(
         default_factory=usable_cpus,
         ge=1,
-        description="processes that parse files while ingesting and render reports; 1 = in-process",
+        description="processes that parse files while ingesting and render reports; 1 = one "
+        "at a time (each file still parsed in a guarded worker process)",
+    )
+    parse_memory_mb: int = Field(
+        default=4096,
+        ge=0,
+        description="address-space limit of each parse worker process, MB (0 = no limit, at "
+        "least 512): a file that makes the reader run away fails alone instead of taking the "
+        "run down",
     )
     task_runner: str = Field(default="thread", description="'thread' or 'dask'")
     dask_address: str | None = None
@@ -73,23 +81,72 @@ class Settings(BaseSettings):
 
 
 _URL = re.compile(r"[A-Za-z][\w+.-]*://\S+")
+# a query parameter or key=value pair whose name says it holds a secret (password=, passwd=,
+# pwd=, sslpassword=, token=, access_token=, secret=, client_secret=, key=, api_key=, …)
+_SECRET_NAME = r"[\w.-]*(?:password|passwd|pwd|passphrase|token|secret|key|credential)[\w.-]*"
+_SECRET_PARAM = re.compile(rf"(?i)([?&;]{_SECRET_NAME}=)[^&;#\s]*")
+_SECRET_PAIR = re.compile(
+    rf"(?i)(?<![\w.-])({_SECRET_NAME}\s*[=:]\s*)('[^']*'|\"[^\"]*\"|[^\s,;&)]+)"
+)
+
+
+_DATABASE_SCHEME = re.compile(r"(?i)(postgres|mysql|mariadb|sqlite|oracle|mssql|cockroach)")
 
 
 def _mask_one(url: str) -> str:
+    url = _SECRET_PARAM.sub(lambda m: m.group(1) + "***", url)
     scheme, rest = url.split("://", 1)
     at = rest.rfind("@")
-    colon = rest.find(":")
-    if at < 0 or colon < 0 or colon > at:
+    if at < 0:
         return url
-    return f"{scheme}://{rest[:colon]}:***{rest[at:]}"
+    colon = rest.find(":")
+    if 0 <= colon < at:
+        return f"{scheme}://{rest[:colon]}:***{rest[at:]}"
+    if "/" in rest[:at] or "?" in rest[:at]:  # the '@' is in the path or query, not userinfo
+        return url
+    if _DATABASE_SCHEME.match(scheme):  # a database user name alone is no secret
+        return url
+    return f"{scheme}://***{rest[at:]}"  # a bare userinfo elsewhere is often a token
 
 
 def masked_url(text: str) -> str:
-    """Text with the password of every URL in it replaced, for every message a user or log sees.
+    """Text with every secret a URL can carry replaced by ***, for every message a user or log
+    sees: the userinfo's password (also with an empty user name or an unencoded '@' inside), a
+    bare token as userinfo, and query parameters named like a secret (``?password=``,
+    ``sslpassword=``, ``token=``, ``secret=``, ``key=``…); also ``password=…`` pairs outside
+    URLs (libpq connection strings)."""
+    text = _URL.sub(lambda m: _mask_one(m.group(0)), text)
+    return _SECRET_PAIR.sub(lambda m: m.group(1) + "***", text)
 
-    Handles an empty user name (`://:pw@host`) and an unencoded '@' inside the password.
-    """
-    return _URL.sub(lambda m: _mask_one(m.group(0)), text)
+
+def _masking_record_factory(base):
+    def factory(*args, **kwargs):
+        record = base(*args, **kwargs)
+        try:
+            message = record.getMessage()
+            shown = masked_url(message)
+            if shown != message:
+                record.msg, record.args = shown, ()
+            if record.exc_info and not record.exc_text:
+                import logging
+
+                record.exc_text = masked_url(logging.Formatter().formatException(record.exc_info))
+        except Exception:  # noqa: BLE001, S110 - a log record is never lost over its masking
+            pass
+        return record
+
+    factory.masks_secrets = True  # type: ignore[attr-defined]
+    return factory
+
+
+def mask_secrets_in_logs() -> None:
+    """Every log record of this process, Prefect's included (its console and the records it
+    sends to its server), has its URL secrets masked as it is made (idempotent)."""
+    import logging
+
+    base = logging.getLogRecordFactory()
+    if not getattr(base, "masks_secrets", False):
+        logging.setLogRecordFactory(_masking_record_factory(base))
 
 
 @lru_cache
@@ -98,10 +155,25 @@ def get_settings() -> Settings:
 
 
 def console(stderr: bool = False):
-    """A rich console; wide when not on a terminal, so cron logs keep file names on one line."""
+    """A rich console; wide when not on a terminal, so cron logs keep file names on one line.
+    Text that is not valid markup (a user's ``[/x]``) is printed as it is, never raised: every
+    caller escapes the user strings it knows of, and this catches the ones it does not."""
     import sys
 
     from rich.console import Console
+    from rich.errors import MarkupError
+
+    class TextSafeConsole(Console):
+        def render_str(self, text, **kwargs):  # type: ignore[override]
+            for _ in range(50):
+                try:
+                    return super().render_str(text, **kwargs)
+                except MarkupError as e:  # escape the tag that closes nothing, keep the rest
+                    at = re.search(r"at position (\d+)", str(e))
+                    if at is None:
+                        break
+                    text = f"{text[: int(at.group(1))]}\\{text[int(at.group(1)) :]}"
+            return super().render_str(text, **{**kwargs, "markup": False})
 
     stream = sys.stderr if stderr else sys.stdout
-    return Console(stderr=stderr, width=None if stream.isatty() else 200)
+    return TextSafeConsole(stderr=stderr, width=None if stream.isatty() else 200)

@@ -9,6 +9,7 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
-from healthplan.settings import get_settings, masked_url
+from healthplan.settings import get_settings, mask_secrets_in_logs, masked_url
 
 CONNECT_ATTEMPTS = 4
 CONNECT_BACKOFF_SECONDS = 0.5  # doubles after each failed attempt
@@ -30,6 +31,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_CACHE_KIB = 2048
 
 log = logging.getLogger("healthplan.warehouse")
+mask_secrets_in_logs()
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 
@@ -39,11 +41,14 @@ class WarehouseUnavailable(RuntimeError):
 
     def __init__(self, url: str, cause: str, attempts: int):
         self.url = safe_url(url)
-        self.cause = cause
+        try:
+            self.cause = _password_free(cause, url)
+        except Exception:  # noqa: BLE001 - not a URL SQLAlchemy parses: the text pattern alone
+            self.cause = masked_url(cause)
         self.attempts = attempts
         super().__init__(
             f"数据仓库无法连接 / warehouse unavailable: {self.url} "
-            f"(after {attempts} attempt{'s' if attempts != 1 else ''}): {cause}"
+            f"(after {attempts} attempt{'s' if attempts != 1 else ''}): {self.cause}"
         )
 
 
@@ -103,8 +108,18 @@ def json_dumps(value: Any) -> str:
 
 
 def _password_free(text: str, url: str) -> str:
-    password = make_url(url).password
-    return text.replace(str(password), "***") if password else text
+    """The text with every secret of ``url`` taken out: its password and the values of query
+    parameters named like a secret (a driver's message may repeat them in any form)."""
+    from healthplan.settings import _SECRET_NAME
+
+    parsed = make_url(url)
+    secrets = [str(parsed.password)] if parsed.password else []
+    for name, value in parsed.query.items():
+        if re.fullmatch(_SECRET_NAME, name, flags=re.IGNORECASE):
+            secrets += [value] if isinstance(value, str) else list(value)
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return masked_url(text)
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -247,3 +262,59 @@ def begin_write(engine: Engine) -> Iterator[Connection]:
             conn = conn.execution_options(sqlite_begin="IMMEDIATE")
         with conn.begin():
             yield conn
+
+
+def warehouse_down(exc: BaseException) -> bool:
+    """Whether the error means the warehouse itself cannot be used (unreachable, a dropped
+    connection, a locked or failing database): the whole run's problem, not one file's."""
+    if isinstance(exc, WarehouseUnavailable):
+        return True
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    return isinstance(
+        exc, sa.exc.OperationalError | sa.exc.InterfaceError | sa.exc.DisconnectionError
+    )
+
+
+DB_ERROR_ZH = {
+    "DataError": "数值不符合列的类型或长度 / a value does not fit its column",
+    "IntegrityError": "违反数据完整性约束 / a constraint of the warehouse was violated",
+    "OperationalError": "数据库操作失败 / the database could not do it",
+    "ProgrammingError": "数据库结构与程序不符（是否已运行 healthplan db upgrade？）/ the schema does "
+    "not match the code (run healthplan db upgrade?)",
+}
+
+
+def db_error_message(exc: BaseException, operation: str) -> str:
+    """A SQLAlchemy error as a user reads it: Chinese first, naming the operation and the
+    database's own one-line reason, never the SQL statement or its parameters (those go to the
+    log at debug level)."""
+    log.debug("%s failed", operation, exc_info=exc)
+    orig = getattr(exc, "orig", None)
+    kind = next(
+        (k for c in type(exc).__mro__ if (k := DB_ERROR_ZH.get(c.__name__))),
+        "数据仓库出错 / warehouse error",
+    )
+    reason = str(orig if orig is not None else exc).strip().splitlines()
+    first = masked_url(reason[0])[:300] if reason else type(exc).__name__
+    if isinstance(exc, sa.exc.StatementError) and orig is None:
+        first = type(exc).__name__  # its text would be the SQL
+    return f"{operation}失败：{kind}（{first}）"
+
+
+def check_lengths(
+    table: sa.Table, row: dict[str, Any], labels: dict[str, str] | None = None
+) -> None:
+    """Raise ValueError (Chinese first, naming the field) when a text value is longer than its
+    column allows: checked before the database, so SQLite (which would store it) and PostgreSQL
+    (which would refuse it mid-transaction) behave alike."""
+    for name, value in row.items():
+        column = table.c.get(name)
+        length = getattr(getattr(column, "type", None), "length", None)
+        if length is None or not isinstance(value, str) or len(value) <= length:
+            continue
+        label = (labels or {}).get(name, name)
+        raise ValueError(
+            f"{label}过长（{len(value)} 个字符，上限 {length}）/ {name} too long "
+            f"({len(value)} characters, at most {length})"
+        )

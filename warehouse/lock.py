@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -30,6 +32,55 @@ class LockHeld(RuntimeError):
             f"流水线锁“{name}”已被 {holder} 于 {stamp} 起持有，请稍后再试 / "
             f"pipeline lock '{name}' is held by {holder} since {stamp}; try again later"
         )
+
+
+class LockLost(RuntimeError):
+    """This run no longer holds the lock it started under (it was broken and taken by another
+    run): it must not publish anything more."""
+
+
+@dataclass(frozen=True)
+class Fence:
+    """The lock a run holds, as a fencing token: the lock row's name, holder and the moment it
+    was taken. Only the run whose row is still exactly this one may publish (rename report
+    files into place, record them); a worker of a run that was killed and replaced fails the
+    check instead of overwriting the new run's work."""
+
+    name: str
+    holder: str
+    acquired_at: datetime
+
+    def still_held(self, engine: Engine) -> bool:
+        with engine.connect() as conn:
+            row = conn.execute(
+                sa.select(lock_table.c.name).where(
+                    lock_table.c.name == self.name,
+                    lock_table.c.holder == self.holder,
+                    lock_table.c.acquired_at == self.acquired_at,
+                )
+            ).first()
+        return row is not None
+
+    def check(self, engine: Engine, what: str) -> None:
+        """Raise LockLost unless this run still holds its lock; ``what``: the step about to
+        publish, for the message."""
+        if not self.still_held(engine):
+            raise LockLost(
+                f"流水线锁“{self.name}”已不属于本次运行（{self.holder}），不再{what} / this "
+                f"run ({self.holder}) no longer holds the pipeline lock '{self.name}': not "
+                f"{what} (a newer run took over)"
+            )
+
+
+_held: dict[str, Fence] = {}
+_held_lock = threading.Lock()
+
+
+def held_fence(name: str = "pipeline") -> Fence | None:
+    """The fence of the lock ``name`` this process holds now (its render workers get it passed
+    explicitly), or None outside a locked run."""
+    with _held_lock:
+        return _held.get(name)
 
 
 def holder_name() -> str:
@@ -144,7 +195,31 @@ def pipeline_lock(
     acquired_at = acquire(
         engine, name, holder, wait_seconds, stale_after=stale_after, poll_seconds=poll_seconds
     )
+    with _held_lock:
+        _held[name] = Fence(name, holder, acquired_at)
     try:
         yield acquired_at
     finally:
+        with _held_lock:
+            if _held.get(name) == Fence(name, holder, acquired_at):
+                del _held[name]
         release(engine, name, acquired_at)
+
+
+def fail_unfinished_runs(engine: Engine, flow: str) -> int:
+    """Mark failed every ``flow`` run still recorded as running: called by the run that has
+    just taken the lock, so none of them can still be going (their process was killed, or the
+    machine went down). Returns how many were closed."""
+    from warehouse.schema import run
+
+    with begin_write(engine) as conn:
+        return conn.execute(
+            sa.update(run)
+            .where(run.c.flow == flow, run.c.outcome == "running")
+            .values(
+                outcome="failed",
+                finished_at=utcnow(),
+                message="运行被中断（进程被终止），由下一次运行标记为失败 / interrupted (its "
+                "process was killed); marked failed by the next run",
+            )
+        ).rowcount

@@ -539,7 +539,22 @@ def bad_files() -> dict[str, bytes]:  # noqa: PLR0915 - one long, flat list read
     )
     f["resources_2019_zip_bomb_ratio.xlsx"] = zip_bomb_ratio()
     f["resources_2019_zip_bomb_overlap.xlsx"] = zip_bomb_overlap()
+
+    # ---- a reader that cannot survive the file (its parse process dies)
+    f["resources_2019_far_blank_cell.xlsx"] = xlsx_bytes([RES, *res], patch=far_blank_cell)
     return f
+
+
+def far_blank_cell(xml: bytes) -> bytes:
+    """One blank text cell typed in the sheet's last cell (XFD1048576) and the sheet's extent
+    widened to it: a reader sizing its grid from the extent asks for 16,384 × 1,048,576 cells."""
+    xml = xml.replace(
+        b"</sheetData>",
+        b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t></t></is></c></row></sheetData>',
+    )
+    xml, n = re.subn(rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="A1:XFD1048576" />', xml)
+    assert n == 1
+    return xml
 
 
 def build() -> dict[Path, bytes]:

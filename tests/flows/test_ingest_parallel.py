@@ -147,9 +147,13 @@ def test_few_small_files_are_parsed_in_this_process(tmp_path, db_url, context, m
     assert [Path(n).name for n in parses.names] == ["mch_2019.csv", "population_2019.csv"]
 
 
-def test_a_failed_save_stops_the_run_with_the_files_before_it_stored(
+def test_a_failed_save_is_that_files_failure_and_the_rest_are_stored(
     tmp_path, db_url, context, monkeypatch
 ):
+    """An unexpected error saving one file fails that file alone, named; a warehouse that
+    cannot be used at all (its connection lost) still stops the run."""
+    import sqlalchemy as sa
+
     import flows.ingest as ing
     from warehouse.observations import source_files
 
@@ -157,18 +161,30 @@ def test_a_failed_save_stops_the_run_with_the_files_before_it_stored(
     engine = fresh_engine(db_url)
     original = ing.save_parsed
     saved: list[str] = []
+    failing: list[str] = []
 
     def fails_on_the_third(engine, src, parsed, now=None):
-        if len(saved) == 2:
-            raise RuntimeError("disk full")
+        if len(saved) == 2 and not failing:
+            failing.append(src.name)
+            raise RuntimeError("something odd")
         saved.append(src.name)
         return original(engine, src, parsed, now)
 
     monkeypatch.setattr(ing, "save_parsed", fails_on_the_third)
     monkeypatch.setattr(ing, "PARALLEL_MIN_BYTES", 0)
-    with pytest.raises(RuntimeError, match="disk full"):
-        ing.ingest_paths([root], engine=engine, now=T0, context=context, workers=2)
-    assert source_files(engine)["name"].tolist() == saved
+    summary = ing.ingest_paths([root], engine=engine, now=T0, context=context, workers=2)
+    assert summary.exit_code == 2
+    bad = [f for f in summary.files if f.name == failing[0]]
+    assert bad[0].status == "unreadable" and "something odd" in bad[0].messages[0]
+    assert "意外错误" in bad[0].messages[0]
+    assert sorted(source_files(engine)["name"]) == sorted(saved) and len(saved) > 3
+
+    def connection_lost(engine, src, parsed, now=None):
+        raise sa.exc.OperationalError("INSERT …", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(ing, "save_parsed", connection_lost)
+    with pytest.raises(sa.exc.OperationalError):
+        ing.ingest_paths([root], engine=wiped(engine), now=T0, context=context, workers=2)
     assert _children() == []  # the workers are gone
 
 
@@ -191,7 +207,7 @@ def _children() -> list[int]:
     return out
 
 
-def test_a_worker_that_fails_leaves_the_parse_to_this_process(tmp_path, context):
+def test_a_worker_that_fails_leaves_the_parse_to_a_guarded_process_of_its_own(tmp_path, context):
     from flows.ingest import Candidate, parsed_in_turn, read_ahead
 
     path = tmp_path / "population_2019.csv"

@@ -153,6 +153,17 @@ def pipeline(url: str, plans: str, inbox: str, wait: float, hold: float) -> None
         sys.exit(5)
 
 
+def render_pool(url: str) -> None:
+    """Render workers started as a pipeline run starts them, then this process waits to be
+    killed: its workers must die with it."""
+    from flows.report import RenderPool
+
+    pool = RenderPool(2, url, Path(os.environ["HEALTHPLAN_REPORTS_DIR"]))
+    pool._executor.submit(int).result()
+    say("WORKERS " + " ".join(str(pid) for pid in pool._executor._processes))
+    time.sleep(600)
+
+
 def main(argv: list[str]) -> None:
     what, args = argv[0], argv[1:]
     if what == "load":
@@ -161,6 +172,8 @@ def main(argv: list[str]) -> None:
         evaluations(args[0], args[1], int(args[2]), args[3])
     elif what == "render":
         render(args[0])
+    elif what == "render_pool":
+        render_pool(args[0])
     elif what == "pipeline":
         pipeline(args[0], args[1], args[2], float(args[3]), float(args[4]))
     else:

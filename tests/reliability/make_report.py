@@ -3,6 +3,7 @@ what survived it.
 
     uv run python tests/reliability/make_report.py            # runs tests/reliability too
     uv run python tests/reliability/make_report.py --no-tests # the corpus outcomes only
+    uv run python tests/reliability/make_report.py --junit A.xml B.xml  # reuse pytest results
 
 The corpus part is measured here: each input ingested (as `healthplan ingest` does) into a fresh
 SQLite warehouse holding the baseline, its exit code, status, quarantined cells and first
@@ -102,6 +103,88 @@ FAULTS = [
      "检查仓库中的所有源文件 / every source file of the repository scanned",
      "除示例占位符（CHANGE_ME、***）和测试用假密码外没有凭据 / no credential but placeholders "
      "(CHANGE_ME, ***) and the tests' fake passwords", "—"),
+    # ---- round 2 (issue 23)
+    ("test_a_file_that_aborts_the_reader_fails_alone",
+     "一个工作簿让 XLSX 读取器本身异常终止（远处的空白单元格，退出码 134），一个或多个解析进程 / "
+     "a workbook that makes the XLSX reader itself abort (a far blank cell, exit 134), with one "
+     "parse worker or several",
+     "只有该文件失败（退出码 2，点名），其余文件全部入库；进程与运行都不中断 / that file alone "
+     "fails (exit 2, named), every other file loads; neither the process nor the run dies",
+     "仓库一致性检查通过 / the consistency checks pass"),
+    ("test_parse_workers_run_under_the_configured_memory_limit",
+     "解析进程的内存上限（HEALTHPLAN_PARSE_MEMORY_MB）/ the parse workers' memory limit "
+     "(HEALTHPLAN_PARSE_MEMORY_MB)",
+     "每个解析进程的地址空间按设置封顶，超出即在该进程内失败 / each parse process's address space "
+     "is capped as set; an allocation past it fails in that process", "—"),
+    ("test_file_names_the_warehouse_cannot_keep_fail_alone",
+     "文件名不是 UTF-8 字节；路径长于仓库可存的 500 个字符 / a file name that is not UTF-8 bytes; "
+     "a path longer than the 500 characters the warehouse keeps",
+     "入库前即拒收并点名（两种数据库相同），其余文件入库 / refused before the database and named "
+     "(the same on both databases), the other files load", "—"),
+    ("test_a_symlink_named_on_the_command_line_is_not_followed_out",
+     "命令行上给出的符号链接指向所在文件夹之外 / a symlink named on the command line leads out of "
+     "its folder",
+     "拒收并说明，不读取目标 / refused with a message, the target not read", "—"),
+    ("test_user_strings_are_printed_as_text_never_markup",
+     "规划代号、文件名、时间、文件夹名、评定人与理由中含终端标记“[/x]”（9 个命令）/ '[/x]' "
+     "(terminal markup) in plan ids, file names, times, folder names, a reviewer's name and "
+     "reason (9 commands)",
+     "原样显示为文本，没有堆栈；`review` 存入的正是显示的内容 / printed as text, no traceback; "
+     "`review` stores exactly what it prints", "—"),
+    ("test_review_texts_are_checked_before_storing_on_both_databases",
+     "评定人姓名超过 100 字符或含控制字符 / a reviewer's name over 100 characters or with "
+     "control characters",
+     "入库前拒收、退出码 2，什么都不存（两种数据库相同）/ refused before storing, exit 2, nothing "
+     "stored (the same on both databases)", "—"),
+    ("test_render_workers_die_with_a_killed_run",
+     "kill -9 正在渲染报告的运行 / kill -9 of a run whose workers render reports",
+     "渲染子进程随之被内核终止（PR_SET_PDEATHSIG），不会事后替换或记录报告 / its render workers "
+     "are ended by the kernel with it (PR_SET_PDEATHSIG): none replaces or records a report later",
+     "—"),
+    ("test_only_the_run_holding_the_lock_publishes",
+     "旧运行的锁已被新运行接管后，旧运行的渲染仍要发布 / a render of a run whose lock a newer run "
+     "has taken over",
+     "防护令牌检查：不替换任何报告文件、不记录；持锁的运行正常发布 / the fencing check: no report "
+     "file replaced, nothing recorded; the holder publishes", "—"),
+    ("test_every_secret_a_url_can_carry_is_masked",
+     "URL 中的各种秘密：?password=、sslpassword=、token=、client_secret=、api_key=、作为用户名的令牌、"
+     "libpq 的 password= / every secret a URL can carry: ?password=, sslpassword=, token=, "
+     "client_secret=, api_key=, a token as user, libpq password=",
+     "消息与错误中一律显示为 *** / shown as *** in every message and error", "—"),
+    ("test_log_records_are_masked_as_they_are_made",
+     "Prefect 记录器的日志（消息、参数、堆栈文本）/ Prefect loggers' records (message, arguments, "
+     "traceback text)",
+     "生成时即屏蔽，终端与 Prefect 服务器都看不到秘密 / masked as made: neither the terminal nor "
+     "Prefect's server sees a secret", "—"),
+    ("test_prefect_keeps_no_secret_in_its_logs",
+     "流程日志中含 ?password= 的 URL / a flow logging a URL with ?password=",
+     "Prefect 服务器存下的日志已屏蔽 / the logs Prefect's server stored are masked", "—"),
+    ("test_a_run_over_an_inbox_with_one_attack_file",
+     "`healthplan run` 的收件夹中放入一个攻击文件：读取器崩溃的工作簿、非 UTF-8 文件名、过长路径、"
+     "含“[/x]”的单元格、指向收件夹外的符号链接 / `healthplan run` over an inbox holding one attack "
+     "file: a workbook that crashes the reader, a non-UTF-8 name, a too-long path, a cell holding "
+     "'[/x]', a symlink out of the inbox",
+     "报告照常生成，退出码符合约定（2 或 3），点名该文件，已存数据不变，运行记为完成，没有堆栈 / the "
+     "report is rendered, the documented exit code (2 or 3), the file named, stored values "
+     "unchanged, the run recorded as completed, no traceback", "—"),
+    ("test_a_failure_inside_run_is_a_message_and_a_failed_run",
+     "`run` 的某一步意外失败 / a step of `run` fails unexpectedly",
+     "一条中文在前的信息（没有 Prefect 的堆栈）、退出码 1，运行记为失败 / one Chinese-first message "
+     "(not even Prefect's traceback), exit 1, the run recorded as failed",
+     "—"),
+    ("test_a_killed_runs_record_is_closed_by_the_next_run",
+     "被 kill -9 的运行无法记录结束 / a run killed with SIGKILL cannot record its end",
+     "下一次运行取得锁后将其记为失败，不会永远“运行中” / the next run, holding the lock, marks it "
+     "failed: never 'running' forever", "—"),
+    ("test_serve_refuses_without_a_prefect_server",
+     "没有 PREFECT_API_URL 时 `serve` / `serve` without PREFECT_API_URL",
+     "拒绝启动并说明（除非 --temporary），运行历史不会随临时服务器消失 / refuses with a message "
+     "(unless --temporary): no run history vanishes with a temporary server", "—"),
+    ("test_backup_then_restore_reproduces_the_evaluation",
+     "`db backup`，仓库随后被修改，再 `db restore` / `db backup`, the warehouse changes, then "
+     "`db restore`",
+     "各表行数与备份时相同 / every table's rows as at the backup",
+     "按时点的评估给出完全相同的数字 / the as-of evaluation gives exactly the same numbers"),
 ]  # fmt: skip
 
 
@@ -169,17 +252,30 @@ def run_tests() -> dict[str, list[tuple[str, str, float]]]:
         cwd=ROOT,
         check=False,
     )  # fmt: skip
+    print(f"test results: {xml}")
+    return read_results([xml])
+
+
+def read_results(files: list[Path]) -> dict[str, list[tuple[str, str, float]]]:
+    """Test name → [(parameters, outcome, seconds)] from JUnit XML files; a test case in a
+    later file replaces the same case of an earlier one (a re-run of some tests)."""
+    cases: dict[str, tuple[str, str, float]] = {}
+    for xml in files:
+        for case in ET.parse(xml).getroot().iter("testcase"):
+            name = case.get("name", "")
+            outcome = "passed"
+            for tag in ("failure", "error", "skipped"):
+                if case.find(tag) is not None:
+                    outcome = {"failure": "FAILED", "error": "ERROR", "skipped": "skipped"}[tag]
+            cases[f"{case.get('classname', '')}::{name}"] = (
+                name,
+                outcome,
+                float(case.get("time", 0)),
+            )
     results: dict[str, list[tuple[str, str, float]]] = {}
-    for case in ET.parse(xml).getroot().iter("testcase"):
-        name = case.get("name", "")
+    for name, outcome, seconds in cases.values():
         base, _, params = name.partition("[")
-        outcome = "passed"
-        for tag in ("failure", "error", "skipped"):
-            if case.find(tag) is not None:
-                outcome = {"failure": "FAILED", "error": "ERROR", "skipped": "skipped"}[tag]
-        results.setdefault(base, []).append(
-            (params.rstrip("]"), outcome, float(case.get("time", 0)))
-        )
+        results.setdefault(base, []).append((params.rstrip("]"), outcome, seconds))
     return results
 
 
@@ -272,7 +368,10 @@ def write(corpus: list[dict], results: dict | None) -> str:
             runs = results.get(test, [])
             ok = [p for p, o, _ in runs if o == "passed"]
             bad = [f"{p or test}: {o}" for p, o, _ in runs if o not in ("passed", "skipped")]
-            backends = sorted({p.split("-")[0] for p in ok if p} or {"—"})
+            backends = sorted(
+                {p.split("-")[0] for p in ok if p.split("-")[0] in ("sqlite", "postgresql")}
+                or {"—"}
+            )
             where = "" if backends == ["—"] else " (" + ", ".join(backends) + ")"
             seconds = sum(t for _, _, t in runs)
             result = ("✗ " + "; ".join(bad)) if bad else (
@@ -297,6 +396,12 @@ def write(corpus: list[dict], results: dict | None) -> str:
         "- A quarantined facility row (unknown type or ownership, no facility id) is left out of "
         "its area's facility totals: the quarantine names it, but the totals of the other rows "
         "load (cells that fail inside a group hold the whole group's total back).",
+        "- Parse and render workers end with their run through Linux's PR_SET_PDEATHSIG (and a "
+        "parent-pid check); on another system only the fencing check keeps a stray worker from "
+        "publishing. The fencing check runs before the report files are put in place and before "
+        "each record, not inside the rename itself.",
+        "- A file is never parsed in the process that saves it: each parse runs in a worker "
+        "process (with HEALTHPLAN_WORKERS=1 one started per file, ≈ 40 ms each).",
         "- A render killed between writing a temporary file and renaming it leaves that hidden "
         "`.<name>.part` file in the reports folder (never taken for a report, not cleaned up "
         "later).",
@@ -309,7 +414,10 @@ def write(corpus: list[dict], results: dict | None) -> str:
 
 def main(argv: list[str]) -> int:
     corpus = measure_corpus()
-    results = None if "--no-tests" in argv else run_tests()
+    if "--junit" in argv:  # reuse the results of pytest runs: --junit FILE [FILE…]
+        results = read_results([Path(a) for a in argv[argv.index("--junit") + 1 :]])
+    else:
+        results = None if "--no-tests" in argv else run_tests()
     OUT.write_text(write(corpus, results), encoding="utf-8")
     print(f"wrote {OUT.relative_to(ROOT)}: {len(corpus)} inputs, {len(FAULTS)} faults")
     return 0

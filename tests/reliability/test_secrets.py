@@ -18,7 +18,8 @@ from tests.reliability.helpers import ROOT, cli_env, run_cli
 # text in the repository fails test_no_credentials_in_the_repository.
 FAKE_TEST_SECRETS = {"hunter22", "sk-live-0123456789", "S3cret-pw", "p", "pw", "s3cret-Pa55", "Tr0ub4dor-3", "Kx9-plain-Pw",
                      "Kx9%40esc%2Fped", "Kx9-nouser", "Kx9-server-Pw", "Kx9-malformed",
-                     "Kx9-working-Pw"}  # fmt: skip
+                     "Kx9-working-Pw", "Kx9-query-Pw", "Kx9-sslpass", "Kx9-token",
+                     "Kx9-logged-Pw", "Kx9 query"}  # fmt: skip
 PLACEHOLDER = re.compile(r"^(CHANGE_ME|\*+|\{[^}]*\}|\$\{?\w+\}?|<[^>]+>|%\(\w+\)s|\.\.\.)$")
 URL_PASSWORD = re.compile(r"\b[a-zA-Z][\w+.-]{0,30}://[^\s:/@'\"]{0,100}:([^\s@'\"/]{1,200})@")
 ASSIGNED = re.compile(
@@ -127,10 +128,16 @@ def _urls(server: str | None) -> dict[str, tuple[str, list[str]]]:
         "escaped": (f"postgresql://hp:Kx9%40esc%2Fped@127.0.0.1:{port}/hp",
                     ["Kx9%40esc%2Fped", "Kx9@esc/ped"]),
         "no user": (f"postgresql+psycopg://:Kx9-nouser@127.0.0.1:{port}/hp", ["Kx9-nouser"]),
+        "query": (f"postgresql+psycopg://hp@127.0.0.1:{port}/hp?password=Kx9-query-Pw",
+                  ["Kx9-query-Pw"]),
+        "ssl query": (f"postgresql://hp@127.0.0.1:{port}/hp?sslmode=prefer&sslpassword=Kx9-sslpass"
+                      "&application_name=hp", ["Kx9-sslpass"]),
     }  # fmt: skip
     if server:  # a server that answers, and a database it does not have
         base = server.rsplit("/", 1)[0].replace("postgres@", "postgres:Kx9-server-Pw@")
         urls["server up"] = (base + "/no_such_database", ["Kx9-server-Pw"])
+        query = server.rsplit("/", 1)[0] + "/no_such_database?password=Kx9-query-Pw"
+        urls["server up, query"] = (query, ["Kx9-query-Pw"])
     return urls
 
 
@@ -218,3 +225,97 @@ def test_a_working_run_keeps_the_password_out_of_output_logs_and_the_warehouse(
             assert secret not in repr(rows), name
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert all(secret.encode() not in p.read_bytes() for p in written)
+
+
+@pytest.mark.parametrize(
+    "text, secret",
+    [
+        ("postgresql://hp@db/hp?password=Kx9-query-Pw", "Kx9-query-Pw"),
+        ("postgresql://hp@db/hp?sslmode=require&sslpassword=Kx9-sslpass", "Kx9-sslpass"),
+        ("postgresql://db/hp?PASSWD=Kx9-query-Pw&x=1", "Kx9-query-Pw"),
+        ("https://api.example/hook?token=Kx9-token", "Kx9-token"),
+        ("https://api.example/x?client_secret=Kx9-token;api_key=Kx9-sslpass", "Kx9-token"),
+        ("https://api.example/x?client_secret=Kx9-token;api_key=Kx9-sslpass", "Kx9-sslpass"),
+        ("https://Kx9-token@git.example/repo", "Kx9-token"),
+        ("failed: host=db password=Kx9-query-Pw user=hp", "Kx9-query-Pw"),
+        ("failed: host=db password='Kx9 query' user=hp", "Kx9 query"),
+    ],
+)
+def test_every_secret_a_url_can_carry_is_masked(text, secret):
+    from healthplan.settings import masked_url
+    from warehouse.engine import WarehouseUnavailable, safe_url
+
+    assert secret not in masked_url(text) and "***" in masked_url(text)
+    assert secret not in safe_url(text)
+    if text.startswith("postgresql"):
+        assert secret not in str(WarehouseUnavailable(text, f"said {secret}", 1))
+
+
+def test_a_database_user_name_alone_is_kept():
+    from healthplan.settings import masked_url
+
+    assert masked_url("postgresql://hp@db/hp") == "postgresql://hp@db/hp"
+
+
+def test_log_records_are_masked_as_they_are_made(caplog):
+    """Every log record of the process, a Prefect logger's included: its message, arguments
+    and traceback text hold no URL secret (what Prefect prints and sends to its server)."""
+    import flows.common  # noqa: F401 - installs the masking
+
+    url = "postgresql://hp@db/hp?password=Kx9-logged-Pw"
+    with caplog.at_level(logging.WARNING):
+        logging.getLogger("prefect.flow_runs").warning("connecting to %s", url)
+        logging.getLogger("healthplan.anything").warning(f"retry {url}")
+        try:
+            raise RuntimeError(f"cannot reach {url}")
+        except RuntimeError:
+            logging.getLogger("prefect.task_runs").exception("failed")
+    records = [r for r in caplog.records if r.name in ("prefect.flow_runs", "healthplan.anything",
+                                                       "prefect.task_runs")]  # fmt: skip
+    assert len(records) == 3
+    for r in records:
+        assert "Kx9-logged-Pw" not in r.getMessage() + (r.exc_text or "")
+    assert all("password=***" in r.getMessage() for r in records[:2])
+    assert "password=***" in records[2].exc_text
+    assert "Kx9-logged-Pw" not in caplog.text
+
+
+@pytest.mark.integration
+def test_prefect_keeps_no_secret_in_its_logs(prefect_harness):
+    """A flow whose logs name a URL with ?password=: the records Prefect's server stored hold
+    it masked."""
+    import asyncio
+
+    from prefect import flow, get_run_logger
+    from prefect.client.orchestration import get_client
+
+    import flows.common  # noqa: F401 - installs the masking
+
+    @flow(name="secret-log-probe")
+    def probe() -> str:
+        get_run_logger().warning(
+            "warehouse at postgresql://hp@127.0.0.1/hp?password=Kx9-logged-Pw is slow"
+        )
+        from prefect.runtime import flow_run
+
+        return flow_run.get_id()
+
+    run_id = probe()
+
+    async def logs() -> list[str]:
+        from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+        async with get_client() as client:
+            for _ in range(50):
+                found = await client.read_logs(
+                    log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[run_id]))
+                )
+                messages = [x.message for x in found]
+                if any("warehouse at" in m for m in messages):
+                    return messages
+                await asyncio.sleep(0.2)
+        return []
+
+    messages = asyncio.run(logs())
+    stored = [m for m in messages if "warehouse at" in m]
+    assert stored and all("Kx9-logged-Pw" not in m and "password=***" in m for m in stored)

@@ -91,7 +91,11 @@ def corpus(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "path",
-    sorted([*(CORPUS / "files").iterdir(), *(CORPUS / "baseline").iterdir()]),
+    sorted(
+        p  # a workbook the reader cannot survive is never read in-process (tests/reliability)
+        for p in [*(CORPUS / "files").iterdir(), *(CORPUS / "baseline").iterdir()]
+        if "far_blank_cell" not in p.name
+    ),
     ids=lambda p: p.name,
 )
 def test_corpus_files(path: Path, corpus):

@@ -36,6 +36,9 @@ XLSX_FILES = sorted(
         *(REPO_ROOT / "tests" / "corpus").rglob("*.xlsx"),
     ]
 )
+# a workbook the reader cannot survive (its parse process dies: tests/reliability) is never
+# read in this process
+XLSX_FILES = [p for p in XLSX_FILES if "far_blank_cell" not in p.name]
 
 
 @pytest.fixture
