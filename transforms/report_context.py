@@ -18,7 +18,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -376,7 +376,7 @@ def build_context(
         "cover": _cover(plan, stage_zh, data_year, as_of, issuing_body, issued_on, timezone),
         "legend": [{**status_view(s), "en": s} for s in STATUS_ORDER[stage]],
     }
-    table = _table(plan, root_rows, stage, reviews)
+    table = _table(plan, root_rows, stage, reviews, timezone)
     ctx["table"] = table
     ctx["text_goals"] = text_goals(plan)
     ctx["overview"] = _overview(plan, root_rows, stage, data_year, tau, thresholds, by_area, tree)
@@ -437,7 +437,7 @@ def _cover(plan, stage_zh, data_year, as_of, issuing_body, issued_on, tz) -> dic
 # ------------------------------------------------------------------------------ 二、table
 
 
-def _row_notes(ind: Indicator, row: Mapping, reviews: Mapping[int, Mapping]) -> list[str]:
+def _row_notes(ind: Indicator, row: Mapping, reviews: Mapping[int, Mapping], tz: str) -> list[str]:
     notes = []
     if row.get("failing_units"):
         units = "、".join(row["failing_units"])
@@ -471,14 +471,13 @@ def _row_notes(ind: Indicator, row: Mapping, reviews: Mapping[int, Mapping]) -> 
         notes.append(w)
     review = reviews.get(ind.number)
     if review and ind.target.comparator == "qualitative":
-        when = review.get("reviewed_at")
-        when_s = fmt_date(when) if isinstance(when, date) else str(when or "")
+        when_s = fmt_date(local_date(review.get("reviewed_at"), tz))
         verdict = "达到" if review.get("verdict") else "未达到"
         reason = f"：{review['reason']}" if review.get("reason") else ""
         notes.append(f"人工评定为{verdict}目标（{review.get('reviewer', '')}，{when_s}）{reason}")
     override = row.get("override")
     if override:
-        at = _parse_moment(override.get("at"))
+        at = local_date(override.get("at"), tz)
         reason = f"：{override['reason']}" if override.get("reason") else ""
         notes.append(
             f"人工调整：按数据评定为“{override.get('computed_status')}”，调整为“{row.get('status')}”"
@@ -495,6 +494,15 @@ INFERRED_FIELD_ZH = {
     "baseline": "基期值",
     "baseline.year": "基期年份",
 }
+
+
+def local_date(moment: object, tz: str) -> date | None:
+    """The calendar date of a stored moment (a datetime or ISO text; naive = UTC) in the
+    bureau's zone: a verdict given at 20:00 UTC is dated the next day in Beijing."""
+    at = _parse_moment(moment)
+    if at is None:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(ZoneInfo(tz)).date()
 
 
 def _parse_moment(text: object) -> datetime | None:
@@ -548,7 +556,7 @@ def _table_row(ind: Indicator, row: Mapping | None, stage: str) -> dict:
     }
 
 
-def _table(plan: Plan, root_rows, stage, reviews) -> dict:
+def _table(plan: Plan, root_rows, stage, reviews, tz: str) -> dict:
     categories: list[dict] = []
     footnotes: list[dict] = []
     by_text: dict[str, dict] = {}  # one note shared by every indicator it applies to
@@ -556,7 +564,7 @@ def _table(plan: Plan, root_rows, stage, reviews) -> dict:
         row = root_rows.get(ind.number)
         view = _table_row(ind, row, stage)
         view["notes"] = []
-        for text in _row_notes(ind, row or {}, reviews):
+        for text in _row_notes(ind, row or {}, reviews, tz):
             note = by_text.get(text)
             if note is None:
                 note = {"id": len(footnotes) + 1, "numbers": [], "text": text}

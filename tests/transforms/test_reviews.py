@@ -196,3 +196,25 @@ def test_completeness_counts_the_numeric_indicators_with_a_value():
     counts = data_completeness(plan, assess_plan(plan, AREAS, few, "mid", 2018))
     assert counts == {"with_data": 3, "numeric": 7} and is_incomplete(counts)
     assert not is_incomplete({"with_data": 2, "numeric": 4})
+
+
+def test_footnote_dates_are_the_bureaus_date_not_utcs():
+    """A verdict recorded at 20:00 UTC on 31 January is dated 1 February in Beijing."""
+    plan = demo_plan()
+    evening = datetime(2019, 1, 31, 20, 0, tzinfo=UTC)
+    reviews = [review(1, 1, override=True, at=evening), review(2, 5, verdict=True, at=evening)]
+    applied = applicable_reviews(plan, reviews, "mid", 2018)
+    rows = assess_plan(plan, AREAS, demo_values(), "mid", 2018, reviews=applied)
+
+    def notes(tz):
+        ctx = build_context(
+            plan, rows, demo_values(), stage="mid", data_year=2018, as_of=AS_OF, areas=AREAS,
+            reviews=applied, with_charts=False, timezone=tz,
+        )  # fmt: skip
+        return [n["text"] for n in ctx["table"]["footnotes"]]
+
+    beijing = notes("Asia/Shanghai")
+    assert any(n.startswith("人工调整：") and "（张三，2019年2月1日）" in n for n in beijing)
+    assert "人工评定为达到目标（张三，2019年2月1日）：理由2" in beijing
+    assert not any("2019年1月31日" in n for n in beijing)
+    assert "人工评定为达到目标（张三，2019年1月31日）：理由2" in notes("UTC")
