@@ -45,6 +45,7 @@ from transforms.evaluation import (
 )
 from transforms.indicators import AreaTree
 from transforms.quality import KIND_ZH, SEVERITY_ZH, printed_tolerance
+from transforms.reviews import review_view, verdict_status
 
 DASH = "—"
 DEFAULT_THRESHOLDS = Thresholds()
@@ -346,6 +347,7 @@ def build_context(
     quality_issues: Sequence[Mapping] = (),
     source_files: pd.DataFrame | Sequence[Mapping] | None = None,
     reviews: Mapping[int, Mapping] | None = None,
+    goal_reviews: Mapping[str, Mapping] | None = None,
     review_history: Sequence[Mapping] = (),
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     issuing_body: str | None = None,
@@ -378,7 +380,8 @@ def build_context(
     }
     table = _table(plan, root_rows, stage, reviews, timezone)
     ctx["table"] = table
-    ctx["text_goals"] = text_goals(plan)
+    ctx["text_goals"] = text_goals(plan, stage, goal_reviews or {})
+    ctx["labels"]["text_goals_lead"] = text_goals_lead(ctx["text_goals"])
     ctx["overview"] = _overview(plan, root_rows, stage, data_year, tau, thresholds, by_area, tree)
     ctx["charts"] = (
         _charts(plan, root_rows, values, data_year)
@@ -591,21 +594,38 @@ def _table(plan: Plan, root_rows, stage, reviews, tz: str) -> dict:
     }
 
 
-def text_goals(plan: Plan) -> list[dict]:
-    """Goals the plan states only in its body text: each awaits a reviewer's judgement."""
-    return [
-        {
-            "goal": k,
-            "name": g.name_zh,
-            "unit": g.unit,
-            "text": g.sentence,
-            "target": g.target.text,
-            "related_indicator": g.related_indicator,
-            "status": NEEDS_REVIEW,
-            "review": None,
-        }
-        for k, g in enumerate(plan.text_goals, start=1)
-    ]
+def text_goals(plan: Plan, stage: str, goal_reviews: Mapping[str, Mapping]) -> list[dict]:
+    """Goals the plan states only in its body text, each with the status its reviewer's verdict
+    for this stage and data year gives (已实现/滞后, 已完成/未完成), else 待人工评定."""
+    out = []
+    for g in plan.text_goals:
+        review = goal_reviews.get(g.code)
+        status = NEEDS_REVIEW if review is None else verdict_status(bool(review["verdict"]), stage)
+        out.append(
+            {
+                "goal": g.code,
+                "name": g.name_zh,
+                "unit": g.unit,
+                "text": g.sentence,
+                "target": g.target.text,
+                "related_indicator": g.related_indicator,
+                "status": status,
+                "review": None if review is None else review_view(review),
+            }
+        )
+    return out
+
+
+def text_goals_lead(goals: Sequence[Mapping]) -> str:
+    """The sentence above the text goals' table: how many there are and how many await review."""
+    total = len(goals)
+    waiting = sum(1 for g in goals if g["review"] is None)
+    head = f"规划正文另提出以下{total}项目标，未列入主要指标表"
+    if waiting == total:
+        return f"{head}，逐项待人工评定。"
+    if waiting == 0:
+        return f"{head}，均已经人工评定。"
+    return f"{head}；其中{total - waiting}项已经人工评定，{waiting}项待人工评定。"
 
 
 # ------------------------------------------------------------------------------ 一、overview
@@ -1544,14 +1564,16 @@ def _acknowledged(issues: Sequence[Mapping], tz: str) -> list[dict]:
 def _review_history(plan: Plan, history: Sequence[Mapping], tz: str) -> list[dict]:
     """Every reviewer's verdict, withdrawn ones included, with its state, for the appendix."""
     names = {i.number: i.name_zh for i in plan.indicators}
+    goals = {g.code: g.name_zh for g in plan.text_goals}
     out = []
     for r in history:
         at, gone = r.get("reviewed_at"), r.get("withdrawn_at")
+        goal = r.get("goal")
         out.append(
             {
                 "id": r.get("id"),
-                "number": str(r.get("number")),
-                "name": names.get(r.get("number"), ""),
+                "number": str(goal or r.get("number")),
+                "name": goals.get(goal, "") if goal else names.get(r.get("number"), ""),
                 "stage": STAGES.get(r.get("stage"), "未注明"),
                 "data_year": f"{r['data_year']}年" if r.get("data_year") else DASH,
                 "kind": "人工调整" if r.get("override") else "人工评定",
