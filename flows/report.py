@@ -565,7 +565,7 @@ def _inputs_record(a: Assessment, inputs: ReportInputs) -> dict:
                 "reviewer": r.get("reviewer"),
                 "reviewed_at": str(r.get("reviewed_at")),
             }
-            for n, r in sorted(a.reviews.items())
+            for n, r in [*sorted(a.reviews.items()), *sorted(a.goal_reviews.items())]
         },
         "data_year": a.data_year,
         "as_of": a.as_of.isoformat(),

@@ -366,6 +366,12 @@ def test_a_text_goal_is_reviewed_listed_reported_and_withdrawn(goals_on, capsys)
 
     goals, cells = text_goals()
     assert goals == [("T1", "待人工评定"), ("T2", "已完成")]
+    from flows.common import warehouse
+    from flows.report import _inputs_record, load_inputs
+
+    a = assess("demo", "end")
+    record = _inputs_record(a, load_inputs(a, warehouse()))
+    assert record["reviews"]["T2"]["id"] == listed["id"]  # what the report was made from
     assert [(r[0], r[5], r[6], r[7]) for r in cells] == [
         ("T1", "待人工评定", None, None),
         ("T2", "已完成", "张三", "已印发实施方案"),
