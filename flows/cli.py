@@ -93,7 +93,7 @@ def catalog(
 
     p = load().plan(plan)
     rows = [catalog_row(p, i) for i in p.indicators]
-    goals = [text_goal_row(p, k, g) for k, g in enumerate(p.text_goals, start=1)]
+    goals = [text_goal_row(p, g) for g in p.text_goals]
     if format == Fmt.json:
         return _json([*rows, *goals])
     t = Table(title=f"{p.title_zh}：主要指标（{len(rows)}项）", show_lines=False)
@@ -190,14 +190,14 @@ def catalog_row(p, i) -> dict:
     }
 
 
-def text_goal_row(p, k: int, g) -> dict:
-    """A goal stated only in the plan's body text, numbered in the order the plan states it."""
+def text_goal_row(p, g) -> dict:
+    """A goal stated only in the plan's body text, named by its code (T1, T2 …)."""
     t = g.target
     return {
         "plan": p.id,
         "kind": "text_goal",
         "number": None,
-        "goal": k,
+        "goal": g.code,
         "name_zh": g.name_zh,
         "name_en": g.name_en,
         "unit": g.unit,
@@ -461,6 +461,9 @@ FIELD_ZH = {
 def review(
     plan: Annotated[str | None, typer.Option("--plan")] = None,
     indicator: Annotated[int | None, typer.Option("--indicator")] = None,
+    goal: Annotated[
+        str | None, typer.Option("--goal", help="正文目标编号（如 T1）/ text goal code")
+    ] = None,
     stage: Annotated[
         Stage | None, typer.Option("--stage", help="评估阶段（默认：当前评估）/ stage")
     ] = None,
@@ -494,6 +497,7 @@ def review(
         by,
         reason,
         override,
+        goal=goal,
     )
 
 

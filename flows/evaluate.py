@@ -14,7 +14,7 @@ from flows.compute import observations_and_values
 from healthplan.settings import get_settings
 from transforms.assessment import PER_UNIT_KEYS, assess_plan, check_data_year, data_year_for
 from transforms.evaluation import Thresholds
-from transforms.reviews import applicable_reviews, review_standings
+from transforms.reviews import applicable_goal_reviews, applicable_reviews, review_standings
 from warehouse.results import load_reviews, save_evaluations
 
 
@@ -41,6 +41,7 @@ class Assessment:
     rows: list[dict]
     reviews: dict[int, dict] = field(default_factory=dict)  # the verdicts applied, by number
     review_history: list[dict] = field(default_factory=list)  # every review then, with its state
+    goal_reviews: dict[str, dict] = field(default_factory=dict)  # text goals' verdicts, by code
 
     def root_rows(self) -> list[dict]:
         root = catalog().plan(self.plan_id).jurisdiction
@@ -79,7 +80,8 @@ def assess(
         only_area=area,
     )
     history = review_standings(plan, recorded)
-    return Assessment(plan_id, stage, year, moment, obs, values, rows, reviews, history)
+    goals = applicable_goal_reviews(plan, recorded, stage, year)
+    return Assessment(plan_id, stage, year, moment, obs, values, rows, reviews, history, goals)
 
 
 def save_assessment(a: Assessment, engine: Engine | None = None) -> int:

@@ -369,6 +369,19 @@ def render_xlsx(context: Mapping[str, Any], rows: Sequence[Mapping], plan: Plan)
         put(ws2, r, 10, None if met is None else ("是" if met else "否"))
         put(ws2, r, 11, row.get("status"))
 
+    if context.get("text_goals"):
+        ws4 = wb.create_sheet("正文目标")
+        header(
+            ws4,
+            [("编号", 6), ("目标", 36), ("单位", 10), ("目标值", 14), ("规划原文", 60),
+             ("状态", 10), ("评定人", 10), ("评定理由", 40)],
+        )  # fmt: skip
+        for r, g in enumerate(context["text_goals"], start=2):
+            review = g.get("review") or {}
+            cells = [g["goal"], g["name"], g["unit"], g["target"], g["text"], g["status"]]
+            for col, value in enumerate([*cells, review.get("by"), review.get("reason")], 1):
+                put(ws4, r, col, value)
+
     ws3 = wb.create_sheet("说明")
     cover, app = context["cover"], context["appendix"]
     info = [
@@ -525,6 +538,7 @@ def build_report(
         quality_issues=inputs.quality_issues,
         source_files=inputs.source_files,
         reviews=a.reviews,
+        goal_reviews=a.goal_reviews,
         review_history=a.review_history,
         thresholds=thresholds_for(inputs.plan, settings_thresholds()),
         issuing_body=s.issuing_body,
@@ -552,7 +566,7 @@ def _inputs_record(a: Assessment, inputs: ReportInputs) -> dict:
                 "reviewer": r.get("reviewer"),
                 "reviewed_at": str(r.get("reviewed_at")),
             }
-            for n, r in sorted(a.reviews.items())
+            for n, r in [*sorted(a.reviews.items()), *sorted(a.goal_reviews.items())]
         },
         "data_year": a.data_year,
         "as_of": a.as_of.isoformat(),

@@ -375,8 +375,10 @@ class Indicator(Strict):
 
 
 class TextGoal(Strict):
-    """A quantified goal stated only in the plan's body text."""
+    """A quantified goal stated only in the plan's body text; ``code`` (T1, T2 …) names it in
+    reviews and outputs, so that it stays the same when goals are added or reordered."""
 
+    code: Annotated[str, Field(pattern=r"^T[1-9][0-9]*$")]
     name_zh: str
     name_en: str
     unit: str
@@ -409,6 +411,9 @@ class Plan(Strict):
         numbers = [i.number for i in self.indicators]
         if len(set(numbers)) != len(numbers):
             raise ValueError("indicator numbers repeat")
+        codes = [g.code for g in self.text_goals]
+        if len(set(codes)) != len(codes):
+            raise ValueError("text goal codes repeat")
         if not self.baseline_year < self.mid_term_year < self.target_year:
             raise ValueError("years must satisfy baseline_year < mid_term_year < target_year")
         for i in self.indicators:
@@ -432,6 +437,12 @@ class Plan(Strict):
             if i.number == number:
                 return i
         raise KeyError(f"plan {self.id} has no indicator {number}")
+
+    def text_goal(self, code: str) -> TextGoal:
+        for g in self.text_goals:
+            if g.code == code:
+                return g
+        raise KeyError(f"plan {self.id} has no text goal {code}")
 
     def reported_element(self, ind: Indicator) -> str:
         """The element an indicator's reported value (monitoring sheet) is stored under: its
@@ -652,11 +663,19 @@ def plan_problems(data: Any, elements: Iterable[str] = ()) -> list[str]:
         if k > 1
     ]
     problems += _category_problems(raws)
+    codes: dict[str, int] = {}
     for goal in data.get("text_goals") or []:
         if isinstance(goal, dict):
-            where = f"正文目标“{goal.get('name_zh', '？')}” / text goal"
+            where = f"正文目标{goal.get('code') or ''}“{goal.get('name_zh', '？')}” / text goal"
             problems += _pydantic_problems(TextGoal, goal, where)
             problems += _direction_problems(goal, where)
+            if isinstance(goal.get("code"), str):
+                codes[goal["code"]] = codes.get(goal["code"], 0) + 1
+    problems += [
+        f"正文目标{c}: 编号重复{k}次 / text goal code used {k} times"
+        for c, k in codes.items()
+        if k > 1
+    ]
     return problems
 
 

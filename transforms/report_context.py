@@ -18,7 +18,7 @@ import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
@@ -45,6 +45,7 @@ from transforms.evaluation import (
 )
 from transforms.indicators import AreaTree
 from transforms.quality import KIND_ZH, SEVERITY_ZH, printed_tolerance
+from transforms.reviews import review_view, verdict_status
 
 DASH = "—"
 DEFAULT_THRESHOLDS = Thresholds()
@@ -346,6 +347,7 @@ def build_context(
     quality_issues: Sequence[Mapping] = (),
     source_files: pd.DataFrame | Sequence[Mapping] | None = None,
     reviews: Mapping[int, Mapping] | None = None,
+    goal_reviews: Mapping[str, Mapping] | None = None,
     review_history: Sequence[Mapping] = (),
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     issuing_body: str | None = None,
@@ -376,9 +378,10 @@ def build_context(
         "cover": _cover(plan, stage_zh, data_year, as_of, issuing_body, issued_on, timezone),
         "legend": [{**status_view(s), "en": s} for s in STATUS_ORDER[stage]],
     }
-    table = _table(plan, root_rows, stage, reviews)
+    table = _table(plan, root_rows, stage, reviews, timezone)
     ctx["table"] = table
-    ctx["text_goals"] = text_goals(plan)
+    ctx["text_goals"] = text_goals(plan, stage, goal_reviews or {})
+    ctx["labels"]["text_goals_lead"] = text_goals_lead(ctx["text_goals"])
     ctx["overview"] = _overview(plan, root_rows, stage, data_year, tau, thresholds, by_area, tree)
     ctx["charts"] = (
         _charts(plan, root_rows, values, data_year)
@@ -437,7 +440,7 @@ def _cover(plan, stage_zh, data_year, as_of, issuing_body, issued_on, tz) -> dic
 # ------------------------------------------------------------------------------ 二、table
 
 
-def _row_notes(ind: Indicator, row: Mapping, reviews: Mapping[int, Mapping]) -> list[str]:
+def _row_notes(ind: Indicator, row: Mapping, reviews: Mapping[int, Mapping], tz: str) -> list[str]:
     notes = []
     if row.get("failing_units"):
         units = "、".join(row["failing_units"])
@@ -471,14 +474,13 @@ def _row_notes(ind: Indicator, row: Mapping, reviews: Mapping[int, Mapping]) -> 
         notes.append(w)
     review = reviews.get(ind.number)
     if review and ind.target.comparator == "qualitative":
-        when = review.get("reviewed_at")
-        when_s = fmt_date(when) if isinstance(when, date) else str(when or "")
+        when_s = fmt_date(local_date(review.get("reviewed_at"), tz))
         verdict = "达到" if review.get("verdict") else "未达到"
         reason = f"：{review['reason']}" if review.get("reason") else ""
         notes.append(f"人工评定为{verdict}目标（{review.get('reviewer', '')}，{when_s}）{reason}")
     override = row.get("override")
     if override:
-        at = _parse_moment(override.get("at"))
+        at = local_date(override.get("at"), tz)
         reason = f"：{override['reason']}" if override.get("reason") else ""
         notes.append(
             f"人工调整：按数据评定为“{override.get('computed_status')}”，调整为“{row.get('status')}”"
@@ -495,6 +497,15 @@ INFERRED_FIELD_ZH = {
     "baseline": "基期值",
     "baseline.year": "基期年份",
 }
+
+
+def local_date(moment: object, tz: str) -> date | None:
+    """The calendar date of a stored moment (a datetime or ISO text; naive = UTC) in the
+    bureau's zone: a verdict given at 20:00 UTC is dated the next day in Beijing."""
+    at = _parse_moment(moment)
+    if at is None:
+        return None
+    return (at if at.tzinfo else at.replace(tzinfo=UTC)).astimezone(ZoneInfo(tz)).date()
 
 
 def _parse_moment(text: object) -> datetime | None:
@@ -548,7 +559,7 @@ def _table_row(ind: Indicator, row: Mapping | None, stage: str) -> dict:
     }
 
 
-def _table(plan: Plan, root_rows, stage, reviews) -> dict:
+def _table(plan: Plan, root_rows, stage, reviews, tz: str) -> dict:
     categories: list[dict] = []
     footnotes: list[dict] = []
     by_text: dict[str, dict] = {}  # one note shared by every indicator it applies to
@@ -556,7 +567,7 @@ def _table(plan: Plan, root_rows, stage, reviews) -> dict:
         row = root_rows.get(ind.number)
         view = _table_row(ind, row, stage)
         view["notes"] = []
-        for text in _row_notes(ind, row or {}, reviews):
+        for text in _row_notes(ind, row or {}, reviews, tz):
             note = by_text.get(text)
             if note is None:
                 note = {"id": len(footnotes) + 1, "numbers": [], "text": text}
@@ -583,21 +594,38 @@ def _table(plan: Plan, root_rows, stage, reviews) -> dict:
     }
 
 
-def text_goals(plan: Plan) -> list[dict]:
-    """Goals the plan states only in its body text: each awaits a reviewer's judgement."""
-    return [
-        {
-            "goal": k,
-            "name": g.name_zh,
-            "unit": g.unit,
-            "text": g.sentence,
-            "target": g.target.text,
-            "related_indicator": g.related_indicator,
-            "status": NEEDS_REVIEW,
-            "review": None,
-        }
-        for k, g in enumerate(plan.text_goals, start=1)
-    ]
+def text_goals(plan: Plan, stage: str, goal_reviews: Mapping[str, Mapping]) -> list[dict]:
+    """Goals the plan states only in its body text, each with the status its reviewer's verdict
+    for this stage and data year gives (已实现/滞后, 已完成/未完成), else 待人工评定."""
+    out = []
+    for g in plan.text_goals:
+        review = goal_reviews.get(g.code)
+        status = NEEDS_REVIEW if review is None else verdict_status(bool(review["verdict"]), stage)
+        out.append(
+            {
+                "goal": g.code,
+                "name": g.name_zh,
+                "unit": g.unit,
+                "text": g.sentence,
+                "target": g.target.text,
+                "related_indicator": g.related_indicator,
+                "status": status,
+                "review": None if review is None else review_view(review),
+            }
+        )
+    return out
+
+
+def text_goals_lead(goals: Sequence[Mapping]) -> str:
+    """The sentence above the text goals' table: how many there are and how many await review."""
+    total = len(goals)
+    waiting = sum(1 for g in goals if g["review"] is None)
+    head = f"规划正文另提出以下{total}项目标，未列入主要指标表"
+    if waiting == total:
+        return f"{head}，逐项待人工评定。"
+    if waiting == 0:
+        return f"{head}，均已经人工评定。"
+    return f"{head}；其中{total - waiting}项已经人工评定，{waiting}项待人工评定。"
 
 
 # ------------------------------------------------------------------------------ 一、overview
@@ -1536,14 +1564,16 @@ def _acknowledged(issues: Sequence[Mapping], tz: str) -> list[dict]:
 def _review_history(plan: Plan, history: Sequence[Mapping], tz: str) -> list[dict]:
     """Every reviewer's verdict, withdrawn ones included, with its state, for the appendix."""
     names = {i.number: i.name_zh for i in plan.indicators}
+    goals = {g.code: g.name_zh for g in plan.text_goals}
     out = []
     for r in history:
         at, gone = r.get("reviewed_at"), r.get("withdrawn_at")
+        goal = r.get("goal")
         out.append(
             {
                 "id": r.get("id"),
-                "number": str(r.get("number")),
-                "name": names.get(r.get("number"), ""),
+                "number": str(goal or r.get("number")),
+                "name": goals.get(goal, "") if goal else names.get(r.get("number"), ""),
                 "stage": STAGES.get(r.get("stage"), "未注明"),
                 "data_year": f"{r['data_year']}年" if r.get("data_year") else DASH,
                 "kind": "人工调整" if r.get("override") else "人工评定",

@@ -42,8 +42,26 @@ def verdict_status(verdict: bool, stage: str) -> str:
     raise ValueError(f"stage must be 'mid' or 'end', got {stage!r}")
 
 
+def subject(review: Mapping) -> str:
+    """What a verdict is about, as a reader names it: 指标N, or 正文目标Tk for a text goal."""
+    if review.get("goal"):
+        return f"正文目标{review['goal']}"
+    return f"指标{review['number']}"
+
+
+def _key(review: Mapping) -> tuple:
+    return (review.get("goal"), review.get("number"), review["stage"], int(review["data_year"]))
+
+
 def misfit(plan: Plan, review: Mapping) -> str | None:
-    """Why a verdict no longer fits its indicator as the plan now defines it (None: it fits)."""
+    """Why a verdict no longer fits its indicator or text goal as the plan now defines it
+    (None: it fits)."""
+    if review.get("goal"):
+        if review["goal"] not in {g.code for g in plan.text_goals}:
+            return f"正文目标{review['goal']}已不在规划中"
+        if review.get("override"):
+            return f"正文目标{review['goal']}无计算结果可调整"
+        return None
     number = int(review["number"])
     try:
         ind = plan.indicator(number)
@@ -73,14 +91,13 @@ def review_standings(plan: Plan, reviews: Sequence[Mapping]) -> list[dict]:
             r["state"], r["note"] = NOT_APPLICABLE, f"{why}；已忽略"
         else:
             r["state"], r["note"] = IN_FORCE, ""
-            latest[(int(r["number"]), r["stage"], int(r["data_year"]))] = r
+            latest[_key(r)] = r
     applying = {id(r) for r in latest.values()}
     for r in out:
         if id(r) in applying:
             r["applies"] = True
         elif r["state"] == IN_FORCE:
-            key = (int(r["number"]), r["stage"], int(r["data_year"]))
-            r["note"] = f"已被评定{latest[key]['id']}取代"
+            r["note"] = f"已被评定{latest[_key(r)]['id']}取代"
         r["state_en"] = STATE_EN[r["state"]]
     return out
 
@@ -91,9 +108,24 @@ def applicable_reviews(
     """The verdict that applies per indicator number to this stage and data year."""
     return {
         int(r["number"]): r
+        for r in _applying(plan, reviews, stage, data_year)
+        if r.get("number") is not None
+    }
+
+
+def applicable_goal_reviews(
+    plan: Plan, reviews: Sequence[Mapping], stage: str, data_year: int
+) -> dict[str, dict]:
+    """The verdict that applies per text goal code to this stage and data year."""
+    return {r["goal"]: r for r in _applying(plan, reviews, stage, data_year) if r.get("goal")}
+
+
+def _applying(plan: Plan, reviews: Sequence[Mapping], stage: str, data_year: int) -> list[dict]:
+    return [
+        r
         for r in review_standings(plan, reviews)
         if r["applies"] and r["stage"] == stage and int(r["data_year"]) == int(data_year)
-    }
+    ]
 
 
 def _moment(value: Any) -> str | None:
@@ -138,12 +170,12 @@ def misfit_issues(plan: Plan, reviews: Sequence[Mapping]) -> list[dict]:
             {
                 "kind": "review_not_applied",
                 "severity": "warning",
-                "number": int(r["number"]),
+                "number": None if r.get("number") is None else int(r["number"]),
                 "area_code": None,
                 "year": r.get("data_year"),
                 "file_name": None,
                 "row": None,
-                "detail": f"{kind}{r['id']}（指标{r['number']}，{where}，{r['reviewer']}）：{r['note']}",
+                "detail": f"{kind}{r['id']}（{subject(r)}，{where}，{r['reviewer']}）：{r['note']}",
                 "data": {"review_id": int(r["id"]), "state": r["state"]},
             }
         )

@@ -480,7 +480,7 @@ class ReviewError(ValueError):
 def add_review(
     engine: Engine,
     plan_id: str,
-    number: int,
+    number: int | None,
     verdict: bool,
     reviewer: str,
     reason: str | None,
@@ -489,15 +489,20 @@ def add_review(
     data_year: int,
     override: bool = False,
     reviewed_at: datetime | None = None,
+    goal: str | None = None,
 ) -> dict:
-    """Record a person's verdict for one indicator, stage and data year (``override``: an
-    explicit adjustment of a numeric result); the stored row is returned."""
+    """Record a person's verdict for one indicator, or one text goal (``goal``, its code), for
+    one stage and data year (``override``: an explicit adjustment of a numeric result); the
+    stored row is returned."""
     _check_stage(stage)
     if not reviewer or not str(reviewer).strip():
         raise ReviewError("a review needs the reviewer's name")
+    if (number is None) == (goal is None):
+        raise ReviewError("a review is for exactly one indicator number or one text goal code")
     record = {
         "plan_id": plan_id,
-        "number": int(number),
+        "number": None if number is None else int(number),
+        "goal": goal,
         "verdict": bool(verdict),
         "reviewer": str(reviewer).strip(),
         "reason": reason,

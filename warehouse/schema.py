@@ -305,7 +305,8 @@ review = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("plan_id", Code, nullable=False),
-    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("number", sa.Integer, comment="指标序号 (NULL for a text goal's verdict)"),
+    sa.Column("goal", sa.String(16), comment="正文目标编号 T1, T2 … (NULL for an indicator's)"),
     sa.Column("verdict", sa.Boolean, nullable=False, comment="达成 met or not"),
     sa.Column("reviewer", sa.String(100), nullable=False),
     sa.Column("reason", sa.Text),
@@ -330,8 +331,9 @@ review = sa.Table(
     sa.Column("withdraw_reason", sa.Text, comment="撤回理由"),
     sa.CheckConstraint(_in("stage", STAGES), name="stage"),
     sa.CheckConstraint("(stage IS NULL) = (data_year IS NULL)", name="stage_and_year"),
+    sa.CheckConstraint("(number IS NULL) <> (goal IS NULL)", name="indicator_or_goal"),
     sa.Index("ix_review_plan_id_number_reviewed_at", "plan_id", "number", "reviewed_at"),
-    comment="人工评审 verdicts per indicator, stage and data year; withdrawn, never deleted",
+    comment="人工评审 verdicts per indicator or text goal, stage and data year; withdrawn, never deleted",
 )
 
 report = sa.Table(

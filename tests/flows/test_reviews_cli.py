@@ -304,3 +304,82 @@ def test_the_review_commands_on_each_database(demo_on, capsys):
     assert code == 0, err
     code, out, _ = cli(capsys, "quality", "--plan", "demo", "--format", "json")
     assert next(i for i in json.loads(out) if i["id"] == issue["id"])["acknowledged"] is True
+
+
+@pytest.fixture
+def goals_on(db_url, tmp_path, monkeypatch):
+    """The demo plan with two text goals, its warehouse on each database."""
+    from tests.conftest import _clear_caches
+    from tests.flows.test_report import write_plans
+    from tests.transforms.test_reviews import _with_text_goals
+
+    monkeypatch.setenv("HEALTHPLAN_PLANS_DIR", str(write_plans(tmp_path, _with_text_goals())))
+    monkeypatch.setenv("HEALTHPLAN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("HEALTHPLAN_REPORTS_DIR", str(tmp_path / "reports"))
+    monkeypatch.setenv("HEALTHPLAN_DATABASE_URL", db_url)
+    (tmp_path / "data").mkdir()
+    _clear_caches()
+    yield tmp_path
+    _clear_caches()
+
+
+def test_a_text_goal_is_reviewed_listed_reported_and_withdrawn(goals_on, capsys):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    from flows.common import catalog
+    from flows.evaluate import assess
+    from flows.report import render_xlsx
+    from transforms.report_context import build_context
+
+    who = ["--by", "张三", "--reason", "已印发实施方案"]
+    base = ["review", "--plan", "demo", "--stage", "end", "--verdict", "met", *who]
+    code, out, err = cli(capsys, *base, "--goal", "T2")
+    assert code == 0, err
+    assert "正文目标T2「标准化建设达标率」" in flat(out)
+    code, _, err = cli(capsys, *base, "--goal", "T7")
+    assert code == 2 and "没有正文目标T7（现有：T1、T2）" in flat(err)
+    code, _, err = cli(capsys, *base, "--goal", "T1", "--override")
+    assert code == 2 and "无需--override" in flat(err)
+    code, _, err = cli(capsys, *base, "--goal", "T1", "--indicator", "5")
+    assert code == 2 and "只能给一个" in err
+    code, out, _ = cli(capsys, "reviews", "--plan", "demo", "--format", "json")
+    (listed,) = json.loads(out)
+    assert (listed["goal"], listed["number"], listed["name"], listed["status"]) == (
+        "T2", None, "标准化建设达标率", "有效",
+    )  # fmt: skip
+    code, out, _ = cli(capsys, "reviews", "--plan", "demo")
+    assert "T2 标准化建设达标率" in out
+
+    def text_goals():
+        a = assess("demo", "end")
+        plan = catalog().plan("demo")
+        ctx = build_context(
+            plan, a.rows, a.values, stage="end", data_year=a.data_year, as_of=a.as_of,
+            areas=catalog().areas("demo"), goal_reviews=a.goal_reviews,
+            review_history=a.review_history, with_charts=False,
+        )  # fmt: skip
+        sheet = load_workbook(BytesIO(render_xlsx(ctx, a.rows, plan)))["正文目标"]
+        cells = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+        return [(g["goal"], g["status"]) for g in ctx["text_goals"]], cells
+
+    goals, cells = text_goals()
+    assert goals == [("T1", "待人工评定"), ("T2", "已完成")]
+    from flows.common import warehouse
+    from flows.report import _inputs_record, load_inputs
+
+    a = assess("demo", "end")
+    record = _inputs_record(a, load_inputs(a, warehouse()))
+    assert record["reviews"]["T2"]["id"] == listed["id"]  # what the report was made from
+    assert [(r[0], r[5], r[6], r[7]) for r in cells] == [
+        ("T1", "待人工评定", None, None),
+        ("T2", "已完成", "张三", "已印发实施方案"),
+    ]
+    code, out, err = cli(capsys, "review", "--withdraw", str(listed["id"]), *who)
+    assert code == 0, err
+    assert "已撤回评定" in flat(out + err) and "正文目标T2" in flat(out + err)
+    goals, _ = text_goals()
+    assert goals == [("T1", "待人工评定"), ("T2", "待人工评定")]
+    code, out, _ = cli(capsys, "reviews", "--plan", "demo", "--format", "json")
+    assert json.loads(out)[0]["status"] == "已撤回"

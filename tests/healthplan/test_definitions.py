@@ -123,3 +123,18 @@ def test_yaml_is_read_as_the_safe_loader_reads_it_and_errors_show_the_line():
     assert "b: 3" in str(raised.value) and "^" in str(raised.value)  # the Python loader's snippet
     with pytest.raises(yaml.constructor.ConstructorError):
         yaml_data("!!python/object/apply:os.system ['true']")
+
+
+def test_text_goals_are_named_by_a_required_unique_code():
+    from healthplan.definitions import plan_problems
+
+    plan = load_catalog().plan("guilin")
+    assert [g.code for g in plan.text_goals] == [f"T{k}" for k in range(1, 13)]
+    assert plan.text_goal("T3").name_zh == plan.text_goals[2].name_zh
+    data = plan.model_dump(mode="json")
+    data["text_goals"][1]["code"] = "T1"
+    del data["text_goals"][2]["code"]
+    problems = plan_problems(data)
+    assert any(p.startswith("正文目标T1: 编号重复2次") for p in problems)
+    third = plan.text_goals[2].name_zh
+    assert any(f"正文目标“{third}”" in p and "code" in p for p in problems)

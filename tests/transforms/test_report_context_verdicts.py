@@ -73,6 +73,7 @@ def test_text_goals_are_in_the_context_and_the_report():
     data = demo_plan().model_dump()
     data["text_goals"] = [
         {
+            "code": "T1",
             "name_zh": "县域内就诊率",
             "name_en": "x",
             "unit": "%",
@@ -84,7 +85,7 @@ def test_text_goals_are_in_the_context_and_the_report():
     ctx, _ = demo_context(plan=Plan(**data))
     assert ctx["text_goals"] == [
         {
-            "goal": 1,
+            "goal": "T1",
             "name": "县域内就诊率",
             "unit": "%",
             "text": "将县域内就诊率提高到90%左右。",

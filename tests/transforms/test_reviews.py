@@ -196,3 +196,102 @@ def test_completeness_counts_the_numeric_indicators_with_a_value():
     counts = data_completeness(plan, assess_plan(plan, AREAS, few, "mid", 2018))
     assert counts == {"with_data": 3, "numeric": 7} and is_incomplete(counts)
     assert not is_incomplete({"with_data": 2, "numeric": 4})
+
+
+def test_footnote_dates_are_the_bureaus_date_not_utcs():
+    """A verdict recorded at 20:00 UTC on 31 January is dated 1 February in Beijing."""
+    plan = demo_plan()
+    evening = datetime(2019, 1, 31, 20, 0, tzinfo=UTC)
+    reviews = [review(1, 1, override=True, at=evening), review(2, 5, verdict=True, at=evening)]
+    applied = applicable_reviews(plan, reviews, "mid", 2018)
+    rows = assess_plan(plan, AREAS, demo_values(), "mid", 2018, reviews=applied)
+
+    def notes(tz):
+        ctx = build_context(
+            plan, rows, demo_values(), stage="mid", data_year=2018, as_of=AS_OF, areas=AREAS,
+            reviews=applied, with_charts=False, timezone=tz,
+        )  # fmt: skip
+        return [n["text"] for n in ctx["table"]["footnotes"]]
+
+    beijing = notes("Asia/Shanghai")
+    assert any(n.startswith("人工调整：") and "（张三，2019年2月1日）" in n for n in beijing)
+    assert "人工评定为达到目标（张三，2019年2月1日）：理由2" in beijing
+    assert not any("2019年1月31日" in n for n in beijing)
+    assert "人工评定为达到目标（张三，2019年1月31日）：理由2" in notes("UTC")
+
+
+def _with_text_goals():
+    from healthplan.definitions import Plan
+
+    data = demo_plan().model_dump()
+    goal = {
+        "name_en": "x", "unit": "%", "direction": "higher",
+        "target": {"text": "90%左右", "comparator": "about", "value": 90, "year": 2020},
+    }  # fmt: skip
+    data["text_goals"] = [
+        {
+            **goal,
+            "code": "T1",
+            "name_zh": "县域内就诊率",
+            "sentence": "县域内就诊率提高到90%左右。",
+        },
+        {**goal, "code": "T2", "name_zh": "标准化建设达标率", "sentence": "达标率达到90%左右。"},
+    ]
+    return Plan(**data)
+
+
+def goal_review(id, goal, **kw):
+    return {**review(id, None, **kw), "goal": goal}
+
+
+def test_a_text_goal_takes_its_verdict_for_its_own_stage_and_year():
+    plan = _with_text_goals()
+    reviews = [
+        goal_review(1, "T1", verdict=True, stage="mid", year=2018),
+        goal_review(2, "T2", verdict=False, stage="end", year=2020),
+        goal_review(3, "T9", verdict=True),  # no such goal (any more)
+        goal_review(4, "T2", verdict=True, override=True, stage="end", year=2020),
+        review(5, 5, verdict=True),
+    ]
+    assert set(applicable_reviews(plan, reviews, "mid", 2018)) == {5}
+    from transforms.reviews import applicable_goal_reviews
+
+    assert list(applicable_goal_reviews(plan, reviews, "mid", 2018)) == ["T1"]
+    assert list(applicable_goal_reviews(plan, reviews, "end", 2020)) == ["T2"]
+    states = {r["id"]: r["state"] for r in review_standings(plan, reviews)}
+    assert states == {1: IN_FORCE, 2: IN_FORCE, 3: NOT_APPLICABLE, 4: NOT_APPLICABLE, 5: IN_FORCE}
+    details = [i["detail"] for i in misfit_issues(plan, reviews)]
+    assert details[0].startswith("人工评定3（正文目标T9，") and "已不在规划中" in details[0]
+    assert details[1].startswith("人工调整4（正文目标T2，")
+
+    def context(stage, year):
+        rows = assess_plan(plan, AREAS, demo_values(), stage, year)
+        return build_context(
+            plan, rows, demo_values(), stage=stage, data_year=year, as_of=AS_OF, areas=AREAS,
+            goal_reviews=applicable_goal_reviews(plan, reviews, stage, year),
+            review_history=review_standings(plan, reviews), with_charts=False,
+        )  # fmt: skip
+
+    mid = context("mid", 2018)
+    assert [(g["goal"], g["status"]) for g in mid["text_goals"]] == [
+        ("T1", "已实现"),
+        ("T2", "待人工评定"),
+    ]
+    assert mid["text_goals"][0]["review"] == {
+        "id": 1, "verdict": "met", "by": "张三", "reason": "理由1", "at": T.isoformat(),
+    }  # fmt: skip
+    assert mid["text_goals"][1]["review"] is None
+    assert mid["labels"]["text_goals_lead"] == (
+        "规划正文另提出以下2项目标，未列入主要指标表；其中1项已经人工评定，1项待人工评定。"
+    )
+    end = context("end", 2020)
+    assert [(g["goal"], g["status"]) for g in end["text_goals"]] == [
+        ("T1", "待人工评定"),
+        ("T2", "未完成"),
+    ]
+    history = {h["id"]: (h["number"], h["name"]) for h in end["review_history"]}
+    assert history[1] == ("T1", "县域内就诊率") and history[5][0] == "5"
+    from flows.report import render_html
+
+    html = render_html(mid)
+    assert "已实现（张三评定）" in html and "逐项待人工评定" not in html

@@ -192,7 +192,12 @@ def test_a_0002_warehouse_upgrades_to_0003_its_old_verdicts_applying_to_nothing(
     from healthplan.definitions import load_catalog
     from transforms.reviews import NEEDS_NEW_REVIEW, applicable_reviews, review_standings
     from warehouse.migrate import alembic_config
-    from warehouse.results import acknowledge_quality_issue, load_reviews, replace_quality_issues
+    from warehouse.results import (
+        acknowledge_quality_issue,
+        add_review,
+        load_reviews,
+        replace_quality_issues,
+    )
 
     engine = get_engine(db_url)
     upgrade(engine, "0002")
@@ -208,6 +213,7 @@ def test_a_0002_warehouse_upgrades_to_0003_its_old_verdicts_applying_to_nothing(
     assert applicable_reviews(plan, rows, "mid", plan.mid_term_year) == {}
     issue_id = next(iter(_issue_ids(engine)))
     acknowledge_quality_issue(engine, issue_id, "李强", "已核实")
+    add_review(engine, "p", None, True, "赵六", "正文目标", stage="mid", data_year=2018, goal="T1")
 
     config = alembic_config()
     with engine.begin() as conn:
@@ -217,6 +223,7 @@ def test_a_0002_warehouse_upgrades_to_0003_its_old_verdicts_applying_to_nothing(
     review_columns = {c["name"] for c in sa.inspect(engine).get_columns("review")}
     assert "stage" not in review_columns and "acknowledged_by" not in _issue_columns(engine)
     with engine.connect() as conn:
+        # the text goal's verdict has no place in the old table; the indicator's stays
         assert conn.execute(sa.text("SELECT reviewer FROM review")).scalars().all() == ["王芳"]
     upgrade(engine)
     assert _schema_diff(engine) == []

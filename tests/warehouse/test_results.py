@@ -199,6 +199,32 @@ def test_a_review_without_a_stage_and_year_is_refused_by_the_database(engine):
         )
 
 
+def test_a_review_is_for_an_indicator_or_a_text_goal_never_both_nor_neither(engine):
+    import sqlalchemy as sa
+    from sqlalchemy.exc import IntegrityError
+
+    from warehouse.schema import review
+
+    goal = add_review(engine, "p16", None, True, "王芳", "已落实", stage="mid", data_year=2018,
+                      goal="T2", reviewed_at=T0)  # fmt: skip
+    add_review(engine, "p16", 5, False, "王芳", "未落实", stage="mid", data_year=2018)
+    rows = load_reviews(engine, "p16")
+    assert [(r["id"], r["number"], r["goal"]) for r in rows] == [
+        (goal["id"], None, "T2"),
+        (goal["id"] + 1, 5, None),
+    ]
+    with pytest.raises(ReviewError, match="exactly one"):
+        add_review(engine, "p16", 5, True, "王芳", "x", stage="mid", data_year=2018, goal="T1")
+    with pytest.raises(ReviewError, match="exactly one"):
+        add_review(engine, "p16", None, True, "王芳", "x", stage="mid", data_year=2018)
+    base = {"plan_id": "p16", "verdict": True, "reviewer": "x", "reviewed_at": T0,
+            "stage": "mid", "data_year": 2018}  # fmt: skip
+    for both_or_neither in ({"number": 1, "goal": "T1"}, {"number": None, "goal": None}):
+        with pytest.raises(IntegrityError), engine.begin() as conn:
+            conn.execute(sa.insert(review).values(**base, **both_or_neither))
+    assert len(load_reviews(engine, "p16")) == 2
+
+
 def test_an_acknowledged_issue_reopens_when_its_numbers_change(engine):
     replace_quality_issues(
         engine,

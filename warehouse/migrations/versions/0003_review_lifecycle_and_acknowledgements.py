@@ -26,7 +26,9 @@ UTC_TIME = sa.DateTime(timezone=True)
 
 
 OLD_COMMENT = "人工评审 verdicts on qualitative targets; the latest one counts"
-NEW_COMMENT = "人工评审 verdicts per indicator, stage and data year; withdrawn, never deleted"
+NEW_COMMENT = (
+    "人工评审 verdicts per indicator or text goal, stage and data year; withdrawn, never deleted"
+)
 
 
 def _table_comment(comment: str, existing: str) -> None:
@@ -38,6 +40,15 @@ def _table_comment(comment: str, existing: str) -> None:
 def upgrade() -> None:
     # SQLite cannot add a CHECK constraint in place: batch mode rebuilds the table, keeping rows.
     with op.batch_alter_table("review") as batch:
+        batch.alter_column(
+            "number",
+            existing_type=sa.Integer(),
+            nullable=True,
+            comment="指标序号 (NULL for a text goal's verdict)",
+        )
+        batch.add_column(
+            sa.Column("goal", sa.String(16), nullable=True, comment="正文目标编号 T1, T2 … (NULL for an indicator's)")
+        )
         batch.add_column(
             sa.Column(
                 "stage",
@@ -65,6 +76,9 @@ def upgrade() -> None:
         batch.create_check_constraint(
             op.f("ck_review_stage_and_year"), "(stage IS NULL) = (data_year IS NULL)"
         )
+        batch.create_check_constraint(
+            op.f("ck_review_indicator_or_goal"), "(number IS NULL) <> (goal IS NULL)"
+        )
     _table_comment(NEW_COMMENT, OLD_COMMENT)
     with op.batch_alter_table("quality_issue") as batch:
         batch.add_column(
@@ -83,13 +97,17 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # Stages, withdrawals, overrides and acknowledgements are lost on the way down; verdicts stay.
+    # Stages, withdrawals, overrides and acknowledgements are lost on the way down; verdicts on
+    # indicators stay, verdicts on text goals go (the old table has no place for them).
     with op.batch_alter_table("quality_issue") as batch:
         for name in ("acknowledged_fingerprint", "acknowledge_reason", "acknowledged_by", "acknowledged_at"):
             batch.drop_column(name)
     _table_comment(OLD_COMMENT, NEW_COMMENT)
+    op.execute("DELETE FROM review WHERE goal IS NOT NULL")
     with op.batch_alter_table("review") as batch:
+        batch.drop_constraint(op.f("ck_review_indicator_or_goal"), type_="check")
         batch.drop_constraint(op.f("ck_review_stage_and_year"), type_="check")
         batch.drop_constraint(op.f("ck_review_stage"), type_="check")
-        for name in ("withdraw_reason", "withdrawn_by", "withdrawn_at", "override", "data_year", "stage"):
+        for name in ("withdraw_reason", "withdrawn_by", "withdrawn_at", "override", "data_year", "stage", "goal"):
             batch.drop_column(name)
+        batch.alter_column("number", existing_type=sa.Integer(), nullable=False, comment=None)
