@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -87,21 +88,28 @@ def end_statuses() -> dict[int, str]:
     return {r["number"]: r["status"] for r in rows}
 
 
-def test_a_plan_document_goes_to_its_end_of_term_report_without_hand_written_yaml(newcomer):
+def imported_and_filled(folder: Path) -> Path:
+    """`plan import` of the .docx and `template`; the monitoring sheet filled as the bureau
+    would (its path)."""
     assert len(COUNTY_ROWS) >= 15
-    document = newcomer / "青山县卫生健康事业发展十四五规划.docx"
+    document = folder / "青山县卫生健康事业发展十四五规划.docx"
     county_plan_docx(document)
     out = cli("plan", "import", str(document), "--id", "qingshan", "--area-code", "999903",
               "--area-name", COUNTY)  # fmt: skip
     assert "17 项指标" in out and "校验通过" in out
-    folder = newcomer / "plans" / "qingshan"
-    assert "999903" in (folder / "areas.yaml").read_text(encoding="utf-8")
+    areas = (folder / "plans" / "qingshan" / "areas.yaml").read_text(encoding="utf-8")
+    assert "999903" in areas and COUNTY in areas
 
-    cli("template", "--plan", "qingshan", "--out", str(newcomer / "下发"))
-    sheets = sorted((newcomer / "下发").iterdir())
+    cli("template", "--plan", "qingshan", "--out", str(folder / "下发"))
+    sheets = sorted((folder / "下发").iterdir())
     assert [p.name for p in sheets] == ["青山县卫生健康“十四五”规划_指标监测表.xlsx"]
     fill_monitoring(sheets[0], sheet_values())
-    assert "全部入库" in cli("ingest", str(sheets[0]), "--plan", "qingshan")
+    return sheets[0]
+
+
+def test_a_plan_document_goes_to_its_end_of_term_report_without_hand_written_yaml(newcomer):
+    sheet = imported_and_filled(newcomer)
+    assert "全部入库" in cli("ingest", str(sheet), "--plan", "qingshan")
 
     assert end_statuses() == EXPECTED
     cli("review", "--plan", "qingshan", "--indicator", "9", "--stage", "end", "--verdict",
@@ -120,3 +128,18 @@ def test_a_plan_document_goes_to_its_end_of_term_report_without_hand_written_yam
     assert "17项主要指标中，已完成6项、基本完成2项、未完成5项、倒退3项、数据缺失1项" in (
         text.replace("\n", "").replace(" ", "")
     )
+
+
+def test_run_takes_the_filled_sheet_from_the_inbox(newcomer, prefect_harness):
+    """`healthplan run` with the filled sheet in the inbox: loaded as the plan's monitoring
+    sheet (its file name is the plan's title, as the template wrote it), then judged and
+    reported."""
+    from flows.pipeline import run_command
+
+    sheet = imported_and_filled(newcomer)
+    inbox = newcomer / "收件"
+    inbox.mkdir()
+    sheet.rename(inbox / sheet.name)
+    assert run_command(["qingshan"], ["end"], None, inbox) == 0
+    assert end_statuses() == EXPECTED
+    assert (newcomer / "reports" / "qingshan_end_2025.pdf").exists()
