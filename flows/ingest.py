@@ -744,7 +744,9 @@ def finish_file(
             return earlier
     parsed = parsed_in_turn(ahead, context, current_year)
     if isinstance(parsed, UnreadableFile):
-        return save_unreadable(engine, src.name, parsed.reason, src.checksum, now)
+        from flows.monitoring import ingest_unmatched  # a plan's monitoring sheet, or unreadable
+
+        return ingest_unmatched(engine, src, parsed.reason, now)
     return save_parsed(engine, src, parsed, now)
 
 

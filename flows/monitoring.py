@@ -4,6 +4,10 @@ Load (bytes + sha256, as every source file) → Process (``transforms.monitoring
 (``flows.ingest.save_parsed``: the same source-file registration, observation revisions and
 as-of as any other source). A sheet with anything it cannot match is refused whole, each problem
 named, and nothing of it is stored (exit 3); an unreadable file exits 2.
+
+The plain ingest (and so `healthplan run`) hands a file that no source layout reads to
+``ingest_unmatched``: a monitoring sheet of exactly one known plan is loaded as here (see
+``plans_of_sheet`` for how its plan is found); a sheet two plans could own is refused, naming them.
 """
 
 from __future__ import annotations
@@ -21,14 +25,22 @@ from flows.ingest import (
     Candidate,
     FileResult,
     IngestSummary,
+    SourceBytes,
     already_loaded,
     expand_paths,
+    read_again,
     read_source,
     save_parsed,
     save_unreadable,
 )
 from healthplan.settings import console as make_console
-from transforms.monitoring_sheet import parse_monitoring_sheet, read_sheets
+from transforms.monitoring_sheet import (
+    is_monitoring_sheet,
+    parse_monitoring_sheet,
+    plans_matching,
+    plans_named,
+    read_sheets,
+)
 from transforms.parsing import UnreadableFile
 
 REFUSED = "整表未入库 / refused: nothing of the sheet was loaded"
@@ -42,8 +54,7 @@ def ingest_monitoring_file(
     row, column or cell matches nothing, else loaded in one transaction."""
     from flows.common import catalog
 
-    cat = catalog()
-    plan = cat.plan(plan_id)
+    catalog().plan(plan_id)  # an unknown plan: one message naming the known ones
     src = None
     try:
         src = read_source(candidate)
@@ -60,7 +71,20 @@ def ingest_monitoring_file(
     if earlier is not None:
         earlier.name = src.name
         return earlier
-    parsed = parse_monitoring_sheet(src.name, sheets, plan, cat.areas(plan_id), fmt, encoding)
+    return saved_sheet(engine, src, (sheets, fmt, encoding), plan_id, now)
+
+
+def saved_sheet(
+    engine: Engine, src: SourceBytes, read: tuple, plan_id: str, now: datetime | None
+) -> FileResult:
+    """A monitoring sheet read for one plan: refused whole with its problems, or saved."""
+    from flows.common import catalog
+
+    cat = catalog()
+    sheets, fmt, encoding = read
+    parsed = parse_monitoring_sheet(
+        src.name, sheets, cat.plan(plan_id), cat.areas(plan_id), fmt, encoding
+    )
     if parsed.rejects:
         return FileResult(
             name=src.name,
@@ -75,6 +99,54 @@ def ingest_monitoring_file(
             rejects=list(parsed.rejects),
         )
     return save_parsed(engine, src, parsed, now)
+
+
+def ingest_unmatched(
+    engine: Engine, src: SourceBytes, reason: str, now: datetime | None = None
+) -> FileResult:
+    """A file no source layout reads (``reason``): loaded as the monitoring sheet of the one plan
+    it belongs to (``plans_of_sheet``), refused naming the plans when several could own it, else
+    recorded unreadable for the layouts' reason."""
+    try:
+        if src.data is None:
+            src = read_again(src)
+            if isinstance(src, UnreadableFile):
+                raise src
+        read = read_sheets(src.name, src.data or b"")
+    except UnreadableFile:
+        return save_unreadable(engine, src.name, reason, src.checksum, now)
+    if not is_monitoring_sheet(read[0]):
+        return save_unreadable(engine, src.name, reason, src.checksum, now)
+    owners = plans_of_sheet(src.name, read[0])
+    if len(owners) == 1:
+        return saved_sheet(engine, src, read, owners[0], now)
+    if owners:
+        ids = "、".join(owners)
+        reason = (
+            f"这是指标监测表，但可能属于多个规划（{ids}）：请用 healthplan ingest 文件 --plan 规划代号"
+            f" 导入，或在文件名中写明规划代号 / a monitoring sheet that several plans could own "
+            f"({', '.join(owners)}): ingest it with --plan, or put the plan id in the file name"
+        )
+    else:
+        reason += (
+            "；像是指标监测表，但与各规划的指标都对不上：请在文件名中写明规划代号（或用 --plan "
+            "导入）以列出每处问题 / it looks like a monitoring sheet that matches no plan: put the "
+            "plan id in the file name (or use --plan) to see each problem"
+        )
+    return save_unreadable(engine, src.name, reason, src.checksum, now)
+
+
+def plans_of_sheet(name: str, sheets: list) -> list[str]:
+    """The plans a monitoring sheet belongs to: those it names (plan id as a word of the file
+    name, or the plan's title in the file name or the sheet's title rows); if it names none,
+    those whose indicators every one of its rows matches."""
+    from flows.common import catalog
+
+    cat = catalog()
+    plans = list(cat.plans.values())
+    return plans_named(name, sheets, plans) or plans_matching(
+        name, sheets, [(p, cat.areas(p.id)) for p in plans]
+    )
 
 
 def ingest_monitoring(

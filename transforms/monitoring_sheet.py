@@ -18,6 +18,7 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import PurePath
 from typing import Any
 
 import pandas as pd
@@ -263,11 +264,11 @@ def parse_monitoring_sheet(
     sheet, row and column) whenever anything in it matches nothing: then none is to be loaded.
     """
     reading = _Reading(name, plan, {a.code: a for a in areas})
-    data_sheets = [s for s in sheets if not _is_instructions(s) and _has_cells(s)]
-    if not data_sheets:
+    found = data_sheets(sheets)
+    if not found:
         reading.reject(None, None, None, "没有数据工作表 / no worksheet with data")
-    for sheet in data_sheets:
-        _read_sheet(reading, sheet, several=len(data_sheets) > 1)
+    for sheet in found:
+        _read_sheet(reading, sheet, several=len(found) > 1)
     good = pd.DataFrame(
         [
             (area, year, element, stratum, value, ref)
@@ -281,7 +282,7 @@ def parse_monitoring_sheet(
         layout=LAYOUT,
         format=fmt,
         encoding=encoding,
-        sheet=data_sheets[0].name if data_sheets else None,
+        sheet=found[0].name if found else None,
         years=sorted({int(y) for y in good["year"]}),
         rows_read=reading.rows_read,
         rows_loaded=reading.rows_loaded if not reading.rejects else 0,
@@ -473,3 +474,58 @@ def _stratum_named(ind: Indicator, key: str) -> str | None:
         if key in (name_key(s.label_zh), code.lower()):
             return code
     return None
+
+
+# ------------------------------------------------------------------------------- whose sheet
+
+
+def data_sheets(sheets: Sequence[SheetCells]) -> list[SheetCells]:
+    """The sheets that hold figures: not an instructions sheet, not blank."""
+    return [s for s in sheets if not _is_instructions(s) and _has_cells(s)]
+
+
+def is_monitoring_sheet(sheets: Sequence[SheetCells]) -> bool:
+    """True when some data sheet has the monitoring header: 序号 or 指标名称, and year columns."""
+    return any(find_header(s.rows) is not None for s in data_sheets(sheets))
+
+
+def _title_text(sheets: Sequence[SheetCells]) -> str:
+    """The text above each data sheet's header (the sheet's title rows), as a key."""
+    parts = []
+    for s in data_sheets(sheets):
+        header = find_header(s.rows)
+        above = s.rows[: header.row - 1] if header else []
+        parts += [_text(c) for r in above for c in r]
+    return name_key(" ".join(parts))
+
+
+def plans_named(file_name: str, sheets: Sequence[SheetCells], plans: Sequence[Plan]) -> list[str]:
+    """The plans a monitoring sheet names: its plan id as a word of the file name (龙湖_longhu_
+    2019.xlsx), or the plan's short or full title in the file name or in the sheet's title rows
+    (as ``healthplan template`` names its file and titles its sheet)."""
+    stem = PurePath(file_name).stem
+    lowered = unicodedata.normalize("NFKC", stem).lower()
+    by_id = [
+        p.id for p in plans if re.search(rf"(?<![a-z0-9]){re.escape(p.id)}(?![a-z0-9])", lowered)
+    ]
+    by_id = [i for i in by_id if not any(i != j and i in j for j in by_id)]  # longhu_15 ⊃ longhu
+    texts = (name_key(stem), _title_text(sheets))
+    by_title = [
+        p.id
+        for p in plans
+        if any(name_key(t) and name_key(t) in text for t in (p.short_title_zh, p.title_zh)
+               for text in texts)
+    ]  # fmt: skip
+    return sorted(set(by_id) | set(by_title))
+
+
+def plans_matching(
+    file_name: str, sheets: Sequence[SheetCells], plans: Sequence[tuple[Plan, Sequence[Area]]]
+) -> list[str]:
+    """The plans of which every row, column and cell of the sheet matches something (a sheet
+    that names no plan: its plan is the one it fits)."""
+    return [
+        plan.id
+        for plan, areas in plans
+        if not parse_monitoring_sheet(file_name, sheets, plan, areas).rejects
+    ]
