@@ -28,7 +28,6 @@ from flows.ingest import (
     SourceBytes,
     already_loaded,
     expand_paths,
-    read_again,
     read_source,
     save_parsed,
     save_unreadable,
@@ -99,6 +98,17 @@ def saved_sheet(
             rejects=list(parsed.rejects),
         )
     return save_parsed(engine, src, parsed, now)
+
+
+def read_again(src: SourceBytes) -> SourceBytes | UnreadableFile:
+    """The file's bytes once more, if they still have the checksum they were read with (a parse
+    worker had them)."""
+    from flows.common import bytes_as_read
+
+    data = bytes_as_read(src.path, src.checksum)
+    if isinstance(data, str):
+        return UnreadableFile(src.name, data)
+    return SourceBytes(src.path, src.name, data, src.checksum)
 
 
 def ingest_unmatched(

@@ -74,15 +74,17 @@ def read_sheets(name: str, data: bytes) -> tuple[list[SheetCells], str, str | No
     """A file's sheets as cells, its format and its text encoding, by the project's hardened
     readers (encodings, zip bombs, corrupt workbooks: ``UnreadableFile``). The one place the
     monitoring sheet touches the readers."""
-    from transforms.parsing import DEFAULT_LIMITS, _format, _read_csv, _Workbook
+    from transforms.parsing import DEFAULT_LIMITS, XlsxBook, file_format, read_csv_table
 
-    fmt = _format(name, data)
+    fmt = file_format(name, data)
     if fmt == "csv":
-        table, encoding = _read_csv(name, data, DEFAULT_LIMITS)
+        table, encoding = read_csv_table(name, data, DEFAULT_LIMITS)
         return [SheetCells(None, [list(r) for r in table.rows])], fmt, encoding
-    book = _Workbook(name, data, DEFAULT_LIMITS)
+    book = XlsxBook(name, data, DEFAULT_LIMITS)
     sheets = []
     for sheet in book.sheet_names:
+        if sheet in book.hidden:  # a hidden or very hidden sheet is never data
+            continue
         table = book.table(sheet)
         if table is not None:
             sheets.append(SheetCells(sheet, [list(r) for r in table.rows]))

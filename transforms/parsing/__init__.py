@@ -17,6 +17,7 @@ parse returns), ``cells`` (one raw cell), ``table`` (the sheet both readers hand
 
 from transforms.parsing.cells import (
     MISSING_TOKENS,
+    NOTE_PREFIXES,
     CellError,
     compact_rows,
     parse_number,
@@ -24,7 +25,7 @@ from transforms.parsing.cells import (
 )
 from transforms.parsing.csv_table import detect_encoding, read_csv_table
 from transforms.parsing.layout_match import LayoutMatch, choose_layout
-from transforms.parsing.parse import parse_file
+from transforms.parsing.parse import file_format, parse_file
 from transforms.parsing.results import (
     DEFAULT_LIMITS,
     GOOD_COLUMNS,
@@ -43,6 +44,7 @@ __all__ = [
     "DEFAULT_LIMITS",
     "GOOD_COLUMNS",
     "MISSING_TOKENS",
+    "NOTE_PREFIXES",
     "CatalogInfo",
     "CellError",
     "EncodingError",
@@ -59,6 +61,7 @@ __all__ = [
     "choose_layout",
     "compact_rows",
     "detect_encoding",
+    "file_format",
     "parse_file",
     "parse_number",
     "shorten",

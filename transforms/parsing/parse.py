@@ -52,7 +52,8 @@ from transforms.parsing.xlsx_table import XlsxBook, _merged_in_tail, _NotInBlock
 from transforms.parsing.xlsx_zip import _cell_notes
 
 
-def _format(name: str, data: bytes) -> str:
+def file_format(name: str, data: bytes) -> str:
+    """'csv' or 'xlsx' by the bytes and the name; anything else is refused (UnreadableFile)."""
     lower = name.lower()
     # An OLE container first: a legacy .xls, or an encrypted workbook even when named .xlsx.
     if data[:8] == bytes.fromhex("D0CF11E0A1B11AE1"):
@@ -227,7 +228,7 @@ def parse_file(
         current_year = date.today().year
     if not data or not data.strip():
         raise UnreadableFile(name, "空文件 / empty file")
-    fmt = _format(name, data)
+    fmt = file_format(name, data)
     if fmt == "csv":
         table, encoding = csv_table.read_csv_table(name, data, limits)  # the CSV reader's seam
         if not _has_data(table):
