@@ -583,7 +583,9 @@ def render_report(
 
     from warehouse.results import record_report
 
-    record_inputs = _inputs_record(a, inputs)
+    from flows.incremental import with_content_key
+
+    record_inputs = with_content_key(_inputs_record(a, inputs), a, inputs)
     for fmt in FORMATS:
         record_report(
             engine,
@@ -731,7 +733,8 @@ def slim_for_render(a: Assessment) -> Assessment:
     obs = a.observations
     if obs.empty or "source_file_id" not in obs.columns:
         return a
-    ids = obs[["source_file_id"]].drop_duplicates().reset_index(drop=True)
+    kept = [c for c in ("source_file_id", "year") if c in obs.columns]  # year: content key
+    ids = obs[kept].drop_duplicates().reset_index(drop=True)
     return dataclasses.replace(a, observations=ids)
 
 
