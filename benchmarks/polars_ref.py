@@ -75,10 +75,14 @@ def facility_rows(frame: pl.DataFrame, layout, year: int) -> pl.DataFrame:
             exprs.append(_number(header).sum().alias(col.element))
     if layout.facility_count_element:
         exprs.append(pl.len().cast(pl.Float64).alias(layout.facility_count_element))
-    grouped = frame.with_columns(
-        pl.col(field["ownership"]).replace_strict(maps["ownership"], default=None).alias("o"),
-        pl.col(field["type"]).replace_strict(maps["type"], default=None).alias("t"),
-    ).group_by(pl.col(field["area_code"]).alias("area_code"), "o", "t").agg(exprs)
+    grouped = (
+        frame.with_columns(
+            pl.col(field["ownership"]).replace_strict(maps["ownership"], default=None).alias("o"),
+            pl.col(field["type"]).replace_strict(maps["type"], default=None).alias("t"),
+        )
+        .group_by(pl.col(field["area_code"]).alias("area_code"), "o", "t")
+        .agg(exprs)
+    )
     long = grouped.with_columns((pl.col("o") + ":" + pl.col("t")).alias("stratum")).drop("o", "t")
     long = long.unpivot(index=["area_code", "stratum"], variable_name="element")
     return long.with_columns(pl.lit(year).alias("year"))
@@ -140,8 +144,10 @@ def rolled_up(tv: pl.DataFrame, clo: pl.DataFrame) -> pl.DataFrame:
 
 def ratios(rolled: pl.DataFrame, inds: pl.DataFrame) -> pl.DataFrame:
     by = ["plan", "number", "split", "area_code", "year"]
-    parts = rolled.filter(pl.col("role").is_in(["num", "den"])).group_by([*by, "role"]).agg(
-        pl.col("v").sum(), pl.len().alias("n")
+    parts = (
+        rolled.filter(pl.col("role").is_in(["num", "den"]))
+        .group_by([*by, "role"])
+        .agg(pl.col("v").sum(), pl.len().alias("n"))
     )
     num = parts.filter(pl.col("role") == "num").drop("role")
     den = parts.filter(pl.col("role") == "den").drop("role")
@@ -171,9 +177,11 @@ def directs(tv: pl.DataFrame, rolled: pl.DataFrame, inds: pl.DataFrame, clo: pl.
         *k, "year", "anc", pl.col("src").alias("area_code")
     )
     near = cand.join(hidden.unique(), on=[*k, "year", "anc", "area_code"], how="anti")
-    means = near.group_by([*k, "anc", "year"]).agg(
-        ((pl.col("v") * pl.col("w")).sum() / pl.col("w").sum()).alias("m")
-    ).rename({"anc": "area_code"})
+    means = (
+        near.group_by([*k, "anc", "year"])
+        .agg(((pl.col("v") * pl.col("w")).sum() / pl.col("w").sum()).alias("m"))
+        .rename({"anc": "area_code"})
+    )
     best = own.join(means, on=[*k, "area_code", "year"], how="full", coalesce=True)
     best = best.with_columns(pl.coalesce("v", "m").alias("v")).drop_nulls("v")
     d = best.join(inds.filter(pl.col("kind") == "direct"), on=k)

@@ -204,6 +204,12 @@ def scale_scenario(
          "runs": 3},
         r.env(plans_dir=plans), label, multiple=multiple,
     )  # fmt: skip
+    out["polars"] = r.run(
+        "polars_reference",
+        {"inbox": str(inbox), "plans_dir": str(plans), "plans": ["longhu", "guilin"],
+         "warehouse_url": sqlite_url, "runs": 3},
+        r.env(plans_dir=plans), label, multiple=multiple,
+    )  # fmt: skip
     return out
 
 
@@ -525,6 +531,7 @@ def tables(results: dict) -> str:
         ) if k in sec]  # fmt: skip
         add(f"Pages per second: {', '.join(rates)}; peak {rep['peak_mb']:,.0f} MB.")
         add("")
+    lines.extend(many.polars_lines(scales, files_to_indicators))
     if results.get("many"):
         lines.extend(many.many_tables(results["many"]))
     add("### Targets")
@@ -602,6 +609,7 @@ def verdicts(results: dict) -> list[tuple[str, str, bool]]:
                         f"{g['peak_mb']:,.0f} MB, {g['peak']:.2f}× the 1× peak",
                         g["peak_mb"] <= TARGETS["peak_mb_4x"]
                         and g["peak"] <= TARGETS["peak_4x_vs_1x"]))  # fmt: skip
+    out.extend(many.polars_verdicts(scales, files_to_indicators))
     if results.get("many"):
         out.extend(many.per_plan_verdicts(results["many"]))
     n = results.get("nightly")

@@ -47,26 +47,30 @@ def _digest(*parts: Any) -> str:
 
 
 def observation_tally(engine: Engine) -> pd.DataFrame:
-    """Rows and newest row id per (area, element), closed revisions included: one grouped scan.
-    A load that changes an observation adds a row, so a changed tally is a changed input."""
+    """Rows and newest row id per (area, element, source file), closed revisions included: one
+    grouped scan. A load that changes an observation adds a row, so a changed tally is a
+    changed input."""
     from warehouse.schema import observation
 
     o = observation.c
-    stmt = sa.select(o.area_code, o.element, sa.func.count(), sa.func.max(o.id)).group_by(
-        o.area_code, o.element
-    )
+    keys = (o.area_code, o.element, o.source_file_id)
+    stmt = sa.select(*keys, sa.func.count(), sa.func.max(o.id)).group_by(*keys)
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    return pd.DataFrame(rows, columns=["area_code", "element", "rows", "last_id"])
+    return pd.DataFrame(rows, columns=["area_code", "element", "file", "rows", "last_id"])
 
 
-def quarantine_tally(engine: Engine) -> tuple[int, int]:
-    """Rows and newest id of the quarantine: a plan's quality annex names files that lost rows."""
+def quarantine_tally(engine: Engine) -> dict[int, tuple[int, int]]:
+    """Rows and newest id of the quarantine per source file: a plan's quality check names the
+    files that fed it and lost rows."""
     from warehouse.schema import quarantine
 
+    q = quarantine.c
+    stmt = sa.select(q.source_file_id, sa.func.count(), sa.func.max(q.id)).group_by(
+        q.source_file_id
+    )
     with engine.connect() as conn:
-        n, last = conn.execute(sa.select(sa.func.count(), sa.func.max(quarantine.c.id))).one()
-    return int(n), int(last or 0)
+        return {int(f): (int(n), int(last)) for f, n, last in conn.execute(stmt) if f is not None}
 
 
 def definition_files(plan_id: str) -> list[Path]:
@@ -89,13 +93,18 @@ def plan_elements_and_areas(plan_id: str) -> tuple[list[str], list[str]]:
     return plan_elements(plan_id), [a.code for a in catalog().areas(plan_id)]
 
 
-def observations_token(tally: pd.DataFrame, plan_id: str) -> tuple[int, int]:
-    """The plan's share of the tally: rows and newest row id of its elements in its areas."""
+def observations_token(
+    tally: pd.DataFrame, quarantined: dict[int, tuple[int, int]], plan_id: str
+) -> tuple[int, int, list]:
+    """The plan's share of the tallies: rows and newest row id of its elements in its areas,
+    and the quarantine of the files they came from."""
     elements, areas = plan_elements_and_areas(plan_id)
     mine = tally[tally["area_code"].isin(areas) & tally["element"].isin(elements)]
     if mine.empty:
-        return 0, 0
-    return int(mine["rows"].sum()), int(mine["last_id"].max())
+        return 0, 0, []
+    files = sorted({int(f) for f in mine["file"]})
+    lost = [(f, *quarantined[f]) for f in files if f in quarantined]
+    return int(mine["rows"].sum()), int(mine["last_id"].max()), lost
 
 
 def plan_keys(plans: Iterable[str], stages: list[str], data_year: int | None) -> dict[str, str]:
@@ -104,15 +113,14 @@ def plan_keys(plans: Iterable[str], stages: list[str], data_year: int | None) ->
     from warehouse.results import latest_reviews
 
     engine = warehouse()
-    tally = observation_tally(engine)
-    common = (KEY_VERSION, code_version(), quarantine_tally(engine), stages, data_year,
-              repr(settings_thresholds()))  # fmt: skip
+    tally, quarantined = observation_tally(engine), quarantine_tally(engine)
+    common = (KEY_VERSION, code_version(), stages, data_year, repr(settings_thresholds()))
     cat = catalog()
     return {
         p: _digest(
             common,
             cat.checksum(definition_files(p)),
-            observations_token(tally, p),
+            observations_token(tally, quarantined, p),
             latest_reviews(engine, p),
         )
         for p in plans
