@@ -41,7 +41,10 @@ def read_frame(path: Path, layout) -> pl.DataFrame:
 
 
 def _number(col: str) -> pl.Expr:
-    return pl.col(col).str.strip_chars().cast(pl.Float64, strict=False)
+    """A cell as a number; 是/否 (flag elements) as 1/0."""
+    cell = pl.col(col).str.strip_chars()
+    return (pl.when(cell == "是").then(1.0).when(cell == "否").then(0.0)
+            .otherwise(cell.cast(pl.Float64, strict=False)))  # fmt: skip
 
 
 def long_rows(frame: pl.DataFrame, layout, year: int) -> pl.DataFrame:

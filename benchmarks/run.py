@@ -12,7 +12,10 @@ Scenarios (see docs/performance.md for what each figure means):
 2. the reference: DuckDB computing the same indicators in SQL straight from the data as CSV;
 3. the database's limit: the raw driver loading the same rows (executemany / COPY);
 4. the nightly pipeline with no new input as a share of the full run (Prefect apart);
-5. the 4 sample reports: pages per second, ours ÷ WeasyPrint's own time for the same HTML.
+5. the 4 sample reports: pages per second, ours ÷ WeasyPrint's own time for the same HTML;
+6. a province of 100+ plans (``benchmarks/many.py``): the night with 1…109 plans, a changed
+   county file, the night on a dask cluster of 1 and 2 worker processes;
+7. a polars + fastexcel script computing the same indicators from the same files.
 
 Every measured phase runs in its own child process (``benchmarks.phases``); its peak memory is
 the child's maximum resident set size as the kernel reports it. Generated data lives in a
@@ -667,8 +670,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--only",
         default="scales,nightly,reports",
-        help="scenarios to run: scales (1-3), nightly (4), reports (5), many (6: many plans, "
-        "changed file, cluster), polars (7)",
+        help="scenarios to run: scales (1-3, and 7: the polars reference), nightly (4), "
+        "reports (5), many (6: many plans, changed file, cluster)",
     )
     ap.add_argument("--plan-counts", default=FULL_COUNTS, help="plans per night (many)")
     ap.add_argument("--cities", type=int, default=6, help="cities in the province (many)")
