@@ -93,18 +93,20 @@ def instrumented(clock: Clock) -> None:
 
 
 def changed_county_file(path: Path) -> str:
-    """One facility of one county's file gets one more bed: the file's bytes change, and the
-    county's, its city's and the province's numbers with them."""
+    """One facility of one county's file gets one more of everything it counts (beds, staff,
+    visits): the file's bytes change, and the county's, its city's and the province's numbers
+    with them."""
     from openpyxl import load_workbook
 
     wb = load_workbook(path)
     for row in wb.worksheets[0].iter_rows(min_row=2):
-        for cell in row:
-            v = cell.value
-            if isinstance(v, int) and not isinstance(v, bool) and v > 1 and not 1990 < v < 2100:
-                cell.value = v + 1  # a count, not a year
-                wb.save(path)
-                return f"{path.parent.parent.name}/{path.name}, row {cell.row}"
+        counts = [c for c in row if isinstance(c.value, int) and not isinstance(c.value, bool)
+                  and c.value > 0 and not 1990 < c.value < 2100]  # fmt: skip
+        if counts:
+            for cell in counts:
+                cell.value += 1
+            wb.save(path)
+            return f"{path.parent.parent.name}/{path.name}, row {row[0].row}"
     raise RuntimeError(f"{path}: no count to change")
 
 
