@@ -581,9 +581,8 @@ def render_report(
     data = {"pdf": pdf, "html": html.encode("utf-8"), "xlsx": xlsx}
     write_atomically({paths[f]: data[f] for f in FORMATS})
 
-    from warehouse.results import record_report
-
     from flows.incremental import with_content_key
+    from warehouse.results import record_report
 
     record_inputs = with_content_key(_inputs_record(a, inputs), a, inputs)
     for fmt in FORMATS:
