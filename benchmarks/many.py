@@ -321,12 +321,12 @@ def _county_file(inbox: Path, plans: list[str]) -> str:
 # ------------------------------------------------------------------------------ tables
 
 
-def per_plan_verdicts(many: dict) -> list[tuple[str, str, bool]]:
+def per_plan_verdicts(many: dict | None) -> list[tuple[str, str, bool]]:
     """time at the most plans ≤ 1.1 × (most / middle) × time at the middle count, per step;
     and the changed-file night ≤ 10 % of the full night, per database."""
-    out = []
-    counts = many["counts"]
-    if len(counts) < 2:
+    out: list[tuple[str, str, bool]] = []
+    counts = (many or {}).get("counts", [])
+    if many is None or len(counts) < 2:
         return out
     lo, hi = counts[-2], counts[-1]
     for db, runs in many["db"].items():
@@ -347,7 +347,9 @@ def per_plan_verdicts(many: dict) -> list[tuple[str, str, bool]]:
     return out
 
 
-def many_tables(many: dict) -> list[str]:
+def many_tables(many: dict | None) -> list[str]:
+    if not many:
+        return []
     g = many["generate"]
     lines = [f"### 6. A province: {len(g['plans'])} plans ({g['cities']} cities), {g['areas']} "
              f"areas, {g['files']} files ({g['bytes'] / 2**20:.1f} MB, "

@@ -535,8 +535,7 @@ def tables(results: dict) -> str:
         add(f"Pages per second: {', '.join(rates)}; peak {rep['peak_mb']:,.0f} MB.")
         add("")
     lines.extend(many.polars_lines(scales, files_to_indicators))
-    if results.get("many"):
-        lines.extend(many.many_tables(results["many"]))
+    lines.extend(many.many_tables(results.get("many")))
     add("### Targets")
     add("")
     add("| target | measured | met |")
@@ -613,8 +612,7 @@ def verdicts(results: dict) -> list[tuple[str, str, bool]]:
                         g["peak_mb"] <= TARGETS["peak_mb_4x"]
                         and g["peak"] <= TARGETS["peak_4x_vs_1x"]))  # fmt: skip
     out.extend(many.polars_verdicts(scales, files_to_indicators))
-    if results.get("many"):
-        out.extend(many.per_plan_verdicts(results["many"]))
+    out.extend(many.per_plan_verdicts(results.get("many")))
     n = results.get("nightly")
     if n:
         share = nochange_share(n)
@@ -640,6 +638,18 @@ def verdicts(results: dict) -> list[tuple[str, str, bool]]:
 
 
 # ------------------------------------------------------------------------------ main
+
+
+def many_part(r: Runner, args, stack: ExitStack, server: str | None, dbs: list[str],
+              scale: float, towns: int) -> dict:  # fmt: skip
+    """Section 6: the province of many plans (a PostgreSQL server started if none is)."""
+    print("many plans")
+    if "postgresql" in dbs and server is None:
+        server = args.pg_url or stack.enter_context(pg.temporary_postgres(r.work))
+    text = QUICK_COUNTS if args.quick and args.plan_counts == FULL_COUNTS else args.plan_counts
+    counts = [int(x) for x in text.split(",")]
+    return many.many_scenario(r, scale, towns, args.cities, counts, dbs, server,
+                              cluster="postgresql" in dbs)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -741,14 +751,7 @@ def main(argv: list[str] | None = None) -> int:
                     for sub in ("csv", "inbox"):
                         shutil.rmtree(r.work / f"scale-{m:g}" / sub, ignore_errors=True)
             if "many" in only:
-                print("many plans")
-                if "postgresql" in dbs and server is None:
-                    server = args.pg_url or stack.enter_context(pg.temporary_postgres(work))
-                counts = [int(x) for x in (QUICK_COUNTS if args.quick and args.plan_counts
-                                           == FULL_COUNTS else args.plan_counts).split(",")]  # fmt: skip
-                results["many"] = many.many_scenario(
-                    r, base * multiples[0], towns, args.cities, counts, dbs, server,
-                    cluster="postgresql" in dbs)  # fmt: skip
+                results["many"] = many_part(r, args, stack, server, dbs, base * multiples[0], towns)
             if "reports" in only:
                 print("reports")
                 results["reports"] = reports_scenario(
