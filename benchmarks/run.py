@@ -679,7 +679,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-url", help="an existing PostgreSQL server (maintenance database URL)")
     ap.add_argument(
         "--only",
-        default="scales,nightly,reports",
+        default="scales,nightly,reports,many",
         help="scenarios to run: scales (1-3, and 7: the polars reference), nightly (4), "
         "reports (5), many (6: many plans, changed file, cluster)",
     )
