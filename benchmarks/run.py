@@ -12,7 +12,10 @@ Scenarios (see docs/performance.md for what each figure means):
 2. the reference: DuckDB computing the same indicators in SQL straight from the data as CSV;
 3. the database's limit: the raw driver loading the same rows (executemany / COPY);
 4. the nightly pipeline with no new input as a share of the full run (Prefect apart);
-5. the 4 sample reports: pages per second, ours ÷ WeasyPrint's own time for the same HTML.
+5. the 4 sample reports: pages per second, ours ÷ WeasyPrint's own time for the same HTML;
+6. a province of 100+ plans (``benchmarks/many.py``): the night with 1…109 plans, a changed
+   county file, the night on a dask cluster of 1 and 2 worker processes;
+7. a polars + fastexcel script computing the same indicators from the same files.
 
 Every measured phase runs in its own child process (``benchmarks.phases``); its peak memory is
 the child's maximum resident set size as the kernel reports it. Generated data lives in a
@@ -30,7 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, suppress
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +41,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
-from benchmarks import pg  # noqa: E402
+from benchmarks import many, pg  # noqa: E402
+from benchmarks.memory import TreeMemory  # noqa: E402
 
 PRESET_FACILITIES = 35_000  # facilities per year in the province preset
 PRESET_TOWNS = (
@@ -55,60 +59,11 @@ TARGETS = {
 }
 
 
+FULL_COUNTS, QUICK_COUNTS = "1,10,30,109", "1,3,10"  # plans per night (many), --quick: fewer
+
+
 class PhaseFailed(RuntimeError):
     pass
-
-
-class TreeMemory:
-    """Peak memory of a process and all its descendants together, sampled every 50 ms: a phase
-    that parses or renders in worker processes counts every worker, not just the largest one
-    (which is all ``wait4`` reports). Each process counts its proportional set size (PSS): the
-    pages workers share with the forkserver they forked from count once, not once per worker
-    as summed resident sizes would (resident size where PSS cannot be read)."""
-
-    def __init__(self, pid: int, interval: float = 0.05):
-        import threading
-
-        self.peak = 0.0
-        self._done = threading.Event()
-        self._thread = threading.Thread(target=self._sample, args=(pid, interval), daemon=True)
-        self._thread.start()
-
-    def _sample(self, pid: int, interval: float) -> None:
-        import psutil
-
-        try:
-            root = psutil.Process(pid)
-        except psutil.Error:
-            return
-        while not self._done.is_set():
-            total = 0
-            try:
-                procs = [root, *root.children(recursive=True)]
-            except psutil.Error:
-                return
-            for p in procs:
-                with suppress(psutil.Error):
-                    total += _proportional_size(p)
-            self.peak = max(self.peak, total / 2**20)
-            self._done.wait(interval)
-
-    def stop(self) -> float:
-        self._done.set()
-        self._thread.join(timeout=2)
-        return self.peak
-
-
-def _proportional_size(process) -> int:
-    """A process's proportional set size from /proc/PID/smaps_rollup, else its resident size."""
-    try:
-        with open(f"/proc/{process.pid}/smaps_rollup", "rb") as fh:
-            for line in fh:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return process.memory_info().rss
 
 
 class Runner:
@@ -149,7 +104,7 @@ class Runner:
         started = time.perf_counter()
         with open(log_path, "wb") as log:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.phases", name, str(args_path), str(result_path)],
+                [sys.executable, "-m", "benchmarks.many", name, str(args_path), str(result_path)],
                 cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
             )  # fmt: skip
             sampler = TreeMemory(proc.pid)
@@ -250,6 +205,12 @@ def scale_scenario(
         "duckdb_reference",
         {"csv": str(folder / "csv"), "plans_dir": str(plans), "warehouse_url": sqlite_url,
          "runs": 3},
+        r.env(plans_dir=plans), label, multiple=multiple,
+    )  # fmt: skip
+    out["polars"] = r.run(
+        "polars_reference",
+        {"inbox": str(inbox), "plans_dir": str(plans), "plans": ["longhu", "guilin"],
+         "warehouse_url": sqlite_url, "runs": 3},
         r.env(plans_dir=plans), label, multiple=multiple,
     )  # fmt: skip
     return out
@@ -573,6 +534,8 @@ def tables(results: dict) -> str:
         ) if k in sec]  # fmt: skip
         add(f"Pages per second: {', '.join(rates)}; peak {rep['peak_mb']:,.0f} MB.")
         add("")
+    lines.extend(many.polars_lines(scales, files_to_indicators))
+    lines.extend(many.many_tables(results.get("many")))
     add("### Targets")
     add("")
     add("| target | measured | met |")
@@ -648,6 +611,8 @@ def verdicts(results: dict) -> list[tuple[str, str, bool]]:
                         f"{g['peak_mb']:,.0f} MB, {g['peak']:.2f}× the 1× peak",
                         g["peak_mb"] <= TARGETS["peak_mb_4x"]
                         and g["peak"] <= TARGETS["peak_4x_vs_1x"]))  # fmt: skip
+    out.extend(many.polars_verdicts(scales, files_to_indicators))
+    out.extend(many.per_plan_verdicts(results.get("many")))
     n = results.get("nightly")
     if n:
         share = nochange_share(n)
@@ -673,6 +638,18 @@ def verdicts(results: dict) -> list[tuple[str, str, bool]]:
 
 
 # ------------------------------------------------------------------------------ main
+
+
+def many_part(r: Runner, args, stack: ExitStack, server: str | None, dbs: list[str],
+              scale: float, towns: int) -> dict:  # fmt: skip
+    """Section 6: the province of many plans (a PostgreSQL server started if none is)."""
+    print("many plans")
+    if "postgresql" in dbs and server is None:
+        server = args.pg_url or stack.enter_context(pg.temporary_postgres(r.work))
+    text = QUICK_COUNTS if args.quick and args.plan_counts == FULL_COUNTS else args.plan_counts
+    counts = [int(x) for x in text.split(",")]
+    return many.many_scenario(r, scale, towns, args.cities, counts, dbs, server,
+                              cluster="postgresql" in dbs)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -702,9 +679,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--pg-url", help="an existing PostgreSQL server (maintenance database URL)")
     ap.add_argument(
         "--only",
-        default="scales,nightly,reports",
-        help="scenarios to run: scales (1-3), nightly (4), reports (5)",
+        default="scales,nightly,reports,many",
+        help="scenarios to run: scales (1-3, and 7: the polars reference), nightly (4), "
+        "reports (5), many (6: many plans, changed file, cluster)",
     )
+    ap.add_argument("--plan-counts", default=FULL_COUNTS, help="plans per night (many)")
+    ap.add_argument("--cities", type=int, default=6, help="cities in the province (many)")
     ap.add_argument(
         "--profile",
         action="store_true",
@@ -770,6 +750,8 @@ def main(argv: list[str] | None = None) -> int:
                 if not args.keep:
                     for sub in ("csv", "inbox"):
                         shutil.rmtree(r.work / f"scale-{m:g}" / sub, ignore_errors=True)
+            if "many" in only:
+                results["many"] = many_part(r, args, stack, server, dbs, base * multiples[0], towns)
             if "reports" in only:
                 print("reports")
                 results["reports"] = reports_scenario(

@@ -23,6 +23,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.common import catalog, code_version, warehouse
 from flows.compute import compute_plan, forget_values
 from flows.evaluate import assess, retry_on_transient, save_assessment
+from flows.incremental import merged, plan_outputs, split_plans
 from flows.ingest import ingest_paths
 from flows.quality import quality_task
 from healthplan.settings import console as make_console
@@ -109,10 +110,10 @@ def evaluate_task(plan_id: str, stage: str, data_year: int | None, as_of: dateti
 def report_task(a, as_of: datetime | None = None) -> list[str]:
     """A run ``as_of`` a past moment renders reproductions: their file names and quality annex
     are of that moment, as ``healthplan report --as-of`` makes them."""
-    from flows.report import assessment_stem, render_in_run
+    from flows.incremental import render_unless_unchanged
+    from flows.report import assessment_stem
 
-    files = render_in_run(a, stem=assessment_stem(a, as_of), as_of=as_of)
-    return [str(p) for p in (files.pdf, files.html, files.xlsx)]
+    return render_unless_unchanged(a, assessment_stem(a, as_of), as_of)
 
 
 @dataclass
@@ -176,8 +177,17 @@ def pipeline_flow(
                 result = PipelineResult(run_id, True, before.get("statuses", {}),
                                         before.get("quality", {}), before.get("reports", []),
                                         ingested["exit_code"])  # fmt: skip
+                params["plan_outputs"] = before.get("plan_outputs", {})
             else:
-                result = _full_run(run_id, plans, stages, data_year, as_of, ingested["exit_code"])
+                split = split_plans(plans, stages, data_year, fresh=bool(force or as_of))
+                result = _full_run(run_id, split.todo, stages, data_year, as_of,
+                                   ingested["exit_code"])  # fmt: skip
+                result.statuses, result.quality, result.reports = merged(
+                    split, result.statuses, result.quality, result.reports, plans
+                )
+                params["plan_outputs"] = plan_outputs(
+                    split.keys, result.statuses, result.quality, result.reports
+                )
                 step = "artifacts"
             result.seconds = round(time.perf_counter() - started, 2)
             result.ingest_lines = ingested["lines"]

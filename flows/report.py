@@ -607,9 +607,10 @@ def render_report(
         fence.check(engine, "替换报告文件 / replacing the report files")
     write_atomically({paths[f]: data[f] for f in FORMATS})
 
+    from flows.incremental import with_content_key
     from warehouse.results import record_report
 
-    record_inputs = _inputs_record(a, inputs)
+    record_inputs = with_content_key(_inputs_record(a, inputs), a, inputs)
     for fmt in FORMATS:
         if fence is not None:
             fence.check(engine, "记录报告 / recording the report")
@@ -793,7 +794,8 @@ def slim_for_render(a: Assessment) -> Assessment:
     obs = a.observations
     if obs.empty or "source_file_id" not in obs.columns:
         return a
-    ids = obs[["source_file_id"]].drop_duplicates().reset_index(drop=True)
+    kept = [c for c in ("source_file_id", "year") if c in obs.columns]  # year: content key
+    ids = obs[kept].drop_duplicates().reset_index(drop=True)
     return dataclasses.replace(a, observations=ids)
 
 

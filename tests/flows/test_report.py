@@ -666,6 +666,10 @@ def test_a_worker_is_sent_only_the_ids_of_the_source_files():
     assert list(slim.observations.columns) == ["source_file_id"]
     assert slim.source_file_ids() == a.source_file_ids() == [7, 8]
     assert slim.rows is a.rows and slim.values is a.values
+    # with their years: a report's content key names the files of the years it shows
+    years = pd.DataFrame({"source_file_id": [7, 7, 8], "year": [2018, 2018, 2020], "value": 1.0})
+    slim = slim_for_render(replace(a, observations=years))
+    assert slim.observations.to_dict("list") == {"source_file_id": [7, 8], "year": [2018, 2020]}
 
 
 def test_one_report_renders_in_process():
