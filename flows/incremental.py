@@ -110,7 +110,8 @@ def observations_token(
 def plan_keys(plans: Iterable[str], stages: list[str], data_year: int | None) -> dict[str, str]:
     """Each plan's input key for tonight (see the module's docstring)."""
     from flows.evaluate import settings_thresholds
-    from warehouse.results import latest_reviews
+    from flows.pipeline import acknowledgements
+    from warehouse.results import load_reviews
 
     engine = warehouse()
     tally, quarantined = observation_tally(engine), quarantine_tally(engine)
@@ -121,7 +122,8 @@ def plan_keys(plans: Iterable[str], stages: list[str], data_year: int | None) ->
             common,
             cat.checksum(definition_files(p)),
             observations_token(tally, quarantined, p),
-            latest_reviews(engine, p),
+            load_reviews(engine, p),
+            acknowledgements(p),
         )
         for p in plans
     }

@@ -54,17 +54,23 @@ def input_fingerprint(plans: list[str], stages: list[str], data_year: int | None
     h = hashlib.sha256()
     for part in (checksums, catalog().checksum(), code_version(), plans, stages, data_year):
         h.update(json.dumps(part, default=str).encode())
-    from warehouse.results import load_quality_issues, load_reviews
+    from warehouse.results import load_reviews
 
     for p in plans:
         h.update(json.dumps(load_reviews(warehouse(), p), default=str, sort_keys=True).encode())
-        acknowledged = [
-            (i["id"], str(i["acknowledged_at"]), i["acknowledged"])
-            for i in load_quality_issues(warehouse(), p)
-            if i["acknowledged_at"] is not None
-        ]
-        h.update(json.dumps(acknowledged).encode())
+        h.update(json.dumps(acknowledgements(p)).encode())
     return h.hexdigest()
+
+
+def acknowledgements(plan_id: str) -> list:
+    """The plan's acknowledged quality issues: acknowledging one changes its report."""
+    from warehouse.results import load_quality_issues
+
+    return [
+        (i["id"], str(i["acknowledged_at"]), i["acknowledged"])
+        for i in load_quality_issues(warehouse(), plan_id)
+        if i["acknowledged_at"] is not None
+    ]
 
 
 def previous_outputs(fingerprint: str) -> dict | None:

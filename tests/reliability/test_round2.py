@@ -199,7 +199,7 @@ def test_user_strings_are_printed_as_text_never_markup(tmp_path):
     reviewer's name and reason: every command prints it as text (no traceback), and `review`
     stores exactly what it prints."""
     from warehouse.engine import get_engine
-    from warehouse.results import latest_reviews
+    from warehouse.results import load_reviews
 
     url = f"sqlite:///{(tmp_path / 'w.sqlite').as_posix()}"
     env = cli_env(url, tmp_path / "data", ROOT / "plans", tmp_path / "reports")
@@ -220,12 +220,13 @@ def test_user_strings_are_printed_as_text_never_markup(tmp_path):
         assert got == code, (args, got, out)
         assert "[red]" not in out, (args, out)  # the intended markup still renders
     got, out = run_cli(
-        ["review", "--plan", "longhu", "--indicator", "1", "--verdict", "met",
+        ["review", "--plan", "longhu", "--indicator", "5", "--stage", "mid", "--year", "2018",
+         "--verdict", "met",
          "--by", f"王{MARKUP}[bold]", "--reason", f"理由 {MARKUP}"], env,
     )  # fmt: skip
     assert got == 0 and "Traceback" not in out, out
     assert f"王{MARKUP}[bold]" in out
-    stored = latest_reviews(get_engine(url), "longhu")[1]
+    (stored,) = load_reviews(get_engine(url), "longhu")
     assert stored["reviewer"] == f"王{MARKUP}[bold]" and stored["reason"] == f"理由 {MARKUP}"
     got, out = run_cli(["history"], env)
     assert got == 0 and "Traceback" not in out, out
@@ -243,7 +244,8 @@ def test_review_texts_are_checked_before_storing_on_both_databases(tmp_path, db_
     env = cli_env(db_url, tmp_path / "data", ROOT / "plans", tmp_path / "reports")
     for by in ("王" * 101, "王\x1b[2J"):
         got, out = run_cli(
-            ["review", "--plan", "longhu", "--indicator", "1", "--verdict", "met",
+            ["review", "--plan", "longhu", "--indicator", "5", "--stage", "mid", "--year", "2018",
+         "--verdict", "met",
              "--by", by, "--reason", "ok"], env,
         )  # fmt: skip
         assert got == 2 and "Traceback" not in out, out
