@@ -225,15 +225,16 @@ def content_key(a, inputs) -> str:
 
     root = inputs.plan.jurisdiction
     v = a.values
-    shown = v[(v["area_code"] == root) & (v["year"] <= a.data_year)] if not v.empty else v
+    shown = v[(v["area_code"] == root) & (v["year"] <= a.data_year)] if len(v) else v
     series = sorted(
         (int(n), str(s), int(y), None if pd.isna(x) else round(float(x), 10))
         for n, s, y, x in zip(shown["number"], shown["stratum"], shown["year"], shown["value"],
                               strict=True)
     )  # fmt: skip
     obs = a.observations
-    used = (set(obs.loc[obs["year"] <= a.data_year, "source_file_id"].dropna().astype(int))
-            if not obs.empty else set())  # fmt: skip
+    if not obs.empty and "year" in obs.columns:
+        obs = obs[obs["year"] <= a.data_year]
+    used = set(obs["source_file_id"].dropna().astype(int)) if not obs.empty else set()
     files = sorted(str(f["checksum"]) for f in inputs.source_files if int(f["id"]) in used)
     s = get_settings()
     return _digest(
