@@ -155,6 +155,8 @@ def _year_problem(ctx: RowContext, year: int) -> str | None:
 # its own (plans/elements.yaml): a count over ten billion, or an amount (万元) over a trillion,
 # is a typing or export error, not data.
 PLAUSIBLE_MAX = {"count": 1e10, "amount": 1e12}
+# a count computed in a spreadsheet may carry float noise (900 × 0.55 = 495.00000000000006)
+WHOLE_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,7 @@ class ElementRule:
             return value, f"低于下限 {self.min:g} / below the minimum"
         if self.max is not None and value > self.max:
             return value, f"超过上限 {self.max:g} / above the maximum"
-        if self.whole and value != int(value):
+        if self.whole and abs(value - round(value)) > WHOLE_TOLERANCE * max(1.0, abs(value)):
             return value, f"计数应为整数：{value:g} / a count must be a whole number: {value:g}"
         return value, None
 
@@ -224,7 +226,9 @@ class ElementRule:
         if self.max is not None:
             ok &= ~(value > self.max)
         if self.whole:
-            ok &= value == np.floor(value)
+            ok &= np.abs(value - np.round(value)) <= WHOLE_TOLERANCE * np.maximum(
+                1.0, np.abs(value)
+            )
         return value, ok
 
 

@@ -187,6 +187,12 @@ def test_a_scaled_count_is_whole_after_its_scale():
     assert [(r, f) for r, f, _ in reasons(parsed)] == [(3, "人口（万人）")]
 
 
+def test_a_count_with_float_noise_from_a_formula_is_whole():
+    rows = [["100", "市", 2020, repr(900 * 0.55), "3"]]
+    parsed = parse_file("demo.csv", csv_bytes([HEADER, *rows]), [DEMO], INFO, current_year=NOW)
+    assert not parsed.rejects and value(parsed, "100", "cnt") == 900 * 0.55
+
+
 def test_the_element_rule_reads_a_cell_and_a_column_alike():
     from healthplan.layouts import Column
 
