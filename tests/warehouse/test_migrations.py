@@ -18,7 +18,7 @@ def test_upgrade_creates_every_table(engine):
     names = set(sa.inspect(engine).get_table_names())
     assert set(metadata.tables) <= names
     assert "alembic_version" in names
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0003"
 
 
 def test_upgrade_is_idempotent(engine):
@@ -26,7 +26,7 @@ def test_upgrade_is_idempotent(engine):
     upgrade(engine)
     upgrade(engine)
     assert counts(engine) == before
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
 
 
 def test_migration_matches_schema(engine):
@@ -68,7 +68,7 @@ def test_concurrent_upgrades_do_not_collide(db_url):
     for t in threads:
         t.join()
     assert errors == []
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
 
 
 def test_schema_markdown_lists_every_table_and_column():
@@ -90,7 +90,7 @@ def _issue_columns(engine) -> set[str]:
     return {c["name"] for c in sa.inspect(engine).get_columns("quality_issue")}
 
 
-def test_a_0001_warehouse_with_data_upgrades_to_0002_keeping_its_rows(db_url):
+def test_a_0001_warehouse_with_data_upgrades_to_the_head_keeping_its_rows(db_url):
     from datetime import UTC, datetime
 
     from warehouse.results import add_review, latest_reviews, load_quality_issues
@@ -120,7 +120,7 @@ def test_a_0001_warehouse_with_data_upgrades_to_0002_keeping_its_rows(db_url):
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0002"
+    assert current_revision(engine) == head_revision() == "0003"
     assert _schema_diff(engine) == []  # upgraded step by step, it is the schema in schema.py
     rows = {r["kind"]: r for r in load_quality_issues(engine, "p", open_only=False)}
     assert set(rows) == {"still_open", "closed_before"}
@@ -161,3 +161,24 @@ def test_downgrade_to_0001_drops_closed_at_keeping_rows_and_constraints(db_url):
     }
     upgrade(engine)
     assert _schema_diff(engine) == []
+
+
+def test_a_0002_warehouse_upgrades_to_record_docx_reports_keeping_its_reports(db_url):
+    from datetime import UTC, datetime
+
+    from warehouse.results import find_reports, record_report
+
+    engine = get_engine(db_url)
+    upgrade(engine, "0002")
+    when = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+    record_report(engine, plan_id="p", stage="mid", format="pdf", path="/r/p.pdf", created_at=when)
+    with engine.begin() as conn, __import__("pytest").raises(sa.exc.IntegrityError):
+        conn.execute(
+            sa.insert(metadata.tables["report"]).values(
+                plan_id="p", stage="mid", format="docx", path="/r/p.docx", created_at=when
+            )
+        )
+    upgrade(engine)
+    assert current_revision(engine) == "0003"
+    record_report(engine, plan_id="p", stage="mid", format="docx", path="/r/p.docx")
+    assert sorted(r["format"] for r in find_reports(engine, "p")) == ["docx", "pdf"]
