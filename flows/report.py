@@ -15,15 +15,11 @@ from __future__ import annotations
 import contextlib
 import copyreg
 import dataclasses
-import gc
 import hashlib
 import logging
-import mimetypes
 import multiprocessing
 import os
 import pickle
-import re
-import tempfile
 import threading
 import time
 from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -33,19 +29,25 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from healthplan.settings import REPO_ROOT, get_settings, usable_cpus
 from healthplan.settings import console as make_console
+from healthplan.settings import get_settings, usable_cpus
 from transforms.assessment import STAGES, thresholds_for
 from transforms.report_context import build_context
+from writers.files import remove_stale_parts, write_atomically  # noqa: F401 - used by callers
+from writers.html import TEMPLATE, TEMPLATES_DIR, css_string, render_html, sym  # noqa: F401
+from writers.pdf import (  # noqa: F401 - re-exported for callers and tests
+    _weasyprint,
+    fewer_collections,
+    render_pdf,
+    template_fetcher,
+)
+from writers.xlsx import put, render_xlsx  # noqa: F401
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -53,8 +55,6 @@ if TYPE_CHECKING:
     from flows.evaluate import Assessment
     from healthplan.definitions import Area, Plan
 
-TEMPLATES_DIR = REPO_ROOT / "report_templates"
-TEMPLATE = "report.html.j2"
 FORMATS = ("pdf", "html", "xlsx")
 log = logging.getLogger("healthplan.report")
 
@@ -76,381 +76,6 @@ class ReportFiles:
 
 class ReportError(RuntimeError):
     """A report that could not be made, with a message for the person who asked for it."""
-
-
-# ------------------------------------------------------------------------------ templating
-
-
-def sym(text: object) -> Markup:
-    """Escape, then turn only ``_{…}``, ``^{…}`` and ``hat{…}`` into sub/sup/circumflex markup."""
-    s = str(escape(text))
-    s = re.sub(r"hat\{([^{}<>]*)\}", r'<span class="hat">\1</span>', s)
-    s = re.sub(r"_\{([^{}<>]*)\}", r"<sub>\1</sub>", s)
-    s = re.sub(r"\^\{([^{}<>]*)\}", r"<sup>\1</sup>", s)
-    return Markup(s)
-
-
-def css_string(text: object) -> Markup:
-    """A quoted CSS string for a <style> block: ASCII punctuation as hex escapes (no quote,
-    backslash or '</style' can end it early); letters, digits, spaces and CJK as they are."""
-    out = []
-    for ch in str(text):
-        if ch.isalnum() or ch in " \u3000" or (ord(ch) > 127 and ch.isprintable()):
-            out.append(ch)
-        else:
-            out.append(f"\\{ord(ch):x} ")
-    return Markup('"' + "".join(out) + '"')
-
-
-def template_env(templates_dir: Path = TEMPLATES_DIR) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(templates_dir),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    env.filters["sym"] = sym
-    env.filters["css_string"] = css_string
-    return env
-
-
-def render_html(context: Mapping[str, Any], templates_dir: Path = TEMPLATES_DIR) -> str:
-    return template_env(templates_dir).get_template(TEMPLATE).render(**context)
-
-
-# ------------------------------------------------------------------------------ WeasyPrint
-
-
-def _weasyprint():
-    import weasyprint
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
-
-    return weasyprint, URLFetcher, URLFetcherResponse
-
-
-def template_fetcher(root: Path = TEMPLATES_DIR):
-    """A WeasyPrint URL fetcher that serves files inside ``root`` and refuses everything else.
-
-    Refused: other folders (file:///etc/passwd, ../ tricks, symlinks out), http(s), data:, ftp.
-    Every URL asked for is kept in ``.requested``; the ones served in ``.served``.
-    """
-    _, URLFetcher, URLFetcherResponse = _weasyprint()
-    base = Path(root).resolve()
-
-    class TemplateOnlyFetcher(URLFetcher):
-        def __init__(self):
-            super().__init__(allowed_protocols={"file"}, allow_redirects=False)
-            self.requested: list[str] = []
-            self.served: list[str] = []
-
-        def fetch(self, url, headers=None):
-            self.requested.append(url)
-            parts = urlsplit(url)
-            if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
-                raise ValueError(f"refused (only report_templates/ is served): {url}")
-            path = Path(unquote(parts.path)).resolve()
-            if not path.is_relative_to(base) or not path.is_file():
-                raise ValueError(f"refused (only report_templates/ is served): {url}")
-            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            self.served.append(url)
-            return URLFetcherResponse(
-                path.as_uri(), body=path.read_bytes(), headers={"Content-Type": kind}
-            )
-
-    return TemplateOnlyFetcher()
-
-
-class _Capture(logging.Handler):
-    """WeasyPrint's warnings raised by this thread (renders may run in parallel)."""
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.thread = threading.get_ident()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.messages.append(record.getMessage())
-
-
-LAYOUT_GC_THRESHOLD = (50_000, 20, 20)  # Python's default: (700, 10, 10)
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_saved: tuple[int, int, int] = gc.get_threshold()
-
-
-@contextlib.contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Python's cyclic collector, held back while WeasyPrint lays a report out.
-
-    A layout allocates millions of objects that live until the PDF is written; at the default
-    thresholds the collector walks them, and every object imported or loaded before, again and
-    again: a third of a long report's time. Objects alive before the layout (collected first)
-    are frozen out of those walks, the young generation is collected every 50,000 allocations instead of 700, and
-    the layout's own garbage is collected once at the end, so the peak stays where it was.
-    Process-wide settings: the first of concurrent renders changes them, the last restores."""
-    global _gc_users, _gc_saved
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_saved = gc.get_threshold()
-            gc.collect()  # garbage frozen now would stay for the whole layout
-            gc.freeze()
-            gc.set_threshold(*LAYOUT_GC_THRESHOLD)
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0:
-                gc.collect()  # the layout's cycles; the frozen objects are not walked
-                gc.unfreeze()
-                gc.set_threshold(*_gc_saved)
-
-
-def render_pdf(html: str, fetcher=None) -> tuple[bytes, int, list[str]]:
-    """PDF bytes, page count and WeasyPrint's warnings (e.g. '.notdef' for a missing glyph)."""
-    weasyprint, _, _ = _weasyprint()
-    fetcher = fetcher or template_fetcher()
-    capture = _Capture()
-    logger = logging.getLogger("weasyprint")
-    logger.addHandler(capture)
-    try:
-        with fewer_collections():
-            doc = weasyprint.HTML(
-                string=html, base_url=TEMPLATES_DIR.as_uri() + "/", url_fetcher=fetcher
-            ).render()
-            pdf, pages = doc.write_pdf(), len(doc.pages)
-            del doc  # before the collection at the end of the block
-    finally:
-        logger.removeHandler(capture)
-    return pdf, pages, capture.messages
-
-
-# ------------------------------------------------------------------------------ XLSX
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _decimals_format(d: int) -> str:
-    return "0" if d <= 0 else "0." + "0" * d
-
-
-def put(ws, row: int, col: int, value: Any, number_format: str | None = None):
-    """Write one cell; text is always text, never a formula (no '=', '+', '-', '@' injection)."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles.cell_style import StyleArray
-
-    cell = ws.cell(row=row, column=col)
-    if value is None:
-        return cell
-    if isinstance(value, str):
-        text = ILLEGAL_CHARACTERS_RE.sub("", value)
-        cell.value = text
-        cell.data_type = "s"  # even when openpyxl guessed 'f' from a leading '='
-        if text.startswith(_FORMULA_START):
-            style = StyleArray(cell._style) if cell._style is not None else StyleArray()
-            style.quotePrefix = 1  # Excel keeps it text when someone edits the cell
-            cell._style = style
-        return cell
-    cell.value = value
-    if number_format:
-        cell.number_format = number_format
-    return cell
-
-
-def render_xlsx(context: Mapping[str, Any], rows: Sequence[Mapping], plan: Plan) -> bytes:
-    """The indicator table (and every area's rows) as a workbook with Chinese headers."""
-    from io import BytesIO
-
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    header_font = Font(bold=True, color="1F3B57")
-    header_fill = PatternFill("solid", fgColor="E9EEF3")
-    wrap = Alignment(wrap_text=True, vertical="center")
-
-    def header(ws, titles: list[tuple[str, float]]):
-        for col, (title, width) in enumerate(titles, start=1):
-            c = put(ws, 1, col, title)
-            c.font, c.fill, c.alignment = header_font, header_fill, wrap
-            ws.column_dimensions[get_column_letter(col)].width = width
-        ws.freeze_panes = "C2"
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(titles))}1"
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "主要指标"
-    header(
-        ws,
-        [
-            ("序号", 6),
-            ("指标名称", 36),
-            ("单位", 10),
-            ("类别", 18),
-            ("属性", 8),
-            ("基期年份", 9),
-            ("基期值x0", 10),
-            ("目标（规划表述）", 14),
-            ("目标值x*", 10),
-            ("现值xc", 10),
-            ("τ", 7),
-            ("p", 8),
-            ("ρ", 8),
-            ("预测x̂T", 10),
-            ("年均增速", 9),
-            ("状态", 10),
-            ("未达标单位", 20),
-            ("注", 50),
-        ],
-    )
-    notes: dict[int, list[str]] = {}
-    for f in context["table"]["footnotes"]:
-        for number in f["numbers"]:
-            notes.setdefault(number, []).append(f["text"])
-    r = 2
-    for cat in context["table"]["categories"]:
-        for row in cat["rows"]:
-            raw, d = row["raw"], row["decimals"]
-            fmt_d = _decimals_format(d)
-            put(ws, r, 1, row["number"])
-            put(ws, r, 2, row["name"])
-            put(ws, r, 3, row["unit"])
-            put(ws, r, 4, row["category"])
-            put(ws, r, 5, row["attribute_label"])
-            put(ws, r, 6, int(row["baseline_year"]) if row["baseline_year"] else None)
-            put(ws, r, 7, raw["baseline"], fmt_d)
-            put(ws, r, 8, row["target"])
-            put(ws, r, 9, raw["target"], fmt_d)
-            put(ws, r, 10, raw["value"], fmt_d)
-            put(ws, r, 11, raw["tau"], "0.00")
-            put(ws, r, 12, raw["p"], "0.000")
-            put(ws, r, 13, raw["rho"], "0.000")
-            put(ws, r, 14, raw["projection"], fmt_d)
-            put(ws, r, 15, raw["cagr"], "0.0%")
-            put(ws, r, 16, row["status"])
-            put(ws, r, 17, "、".join(row.get("failing_units") or []) or None)
-            put(ws, r, 18, "；".join(notes.get(row["number"], [])) or None)
-            r += 1
-
-    ws2 = wb.create_sheet("分地区")
-    header(
-        ws2,
-        [
-            ("地区代码", 12),
-            ("地区", 12),
-            ("序号", 6),
-            ("指标名称", 36),
-            ("基期值", 10),
-            ("现值", 10),
-            ("目标值", 10),
-            ("p", 8),
-            ("ρ", 8),
-            ("是否达标", 9),
-            ("状态", 10),
-        ],
-    )
-    decimals = {i.number: i.decimals for i in plan.indicators}
-    names = {i.number: i.name_zh for i in plan.indicators}
-    for r, row in enumerate(sorted(rows, key=lambda x: (x["area"], x["number"])), start=2):
-        fmt_d = _decimals_format(decimals.get(row["number"], 2))
-        put(ws2, r, 1, str(row["area"]))
-        put(ws2, r, 2, row.get("area_name"))
-        put(ws2, r, 3, row["number"])
-        put(ws2, r, 4, names.get(row["number"], ""))
-        put(ws2, r, 5, row.get("baseline"), fmt_d)
-        put(ws2, r, 6, row.get("value"), fmt_d)
-        put(ws2, r, 7, row.get("target"), fmt_d)
-        put(ws2, r, 8, row.get("p"), "0.000")
-        put(ws2, r, 9, row.get("rho"), "0.000")
-        met = row.get("met")
-        put(ws2, r, 10, None if met is None else ("是" if met else "否"))
-        put(ws2, r, 11, row.get("status"))
-
-    ws3 = wb.create_sheet("说明")
-    cover, app = context["cover"], context["appendix"]
-    info = [
-        ("规划", cover["title"]),
-        ("评估", cover["subtitle"]),
-        ("数据年份", cover["data_year"]),
-        ("数据截至", cover["as_of"]),
-        ("编制单位", cover["issuing_body"]),
-        ("程序版本", app["code_version"]),
-        ("规划定义校验值", app["definition_checksum"]),
-    ]
-    for r, (k, v) in enumerate(info, start=1):
-        put(ws3, r, 1, k).font = header_font
-        put(ws3, r, 2, v)
-    ws3.column_dimensions["A"].width = 16
-    ws3.column_dimensions["B"].width = 70
-
-    buf = BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-# ------------------------------------------------------------------------------ atomic writes
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-STALE_PART_SECONDS = 600
-
-
-def remove_stale_parts(folder: Path) -> int:
-    """Temporary files a killed render left behind (older than any render takes)."""
-    removed = 0
-    if not folder.is_dir():
-        return 0
-    for part in folder.glob(".*.part"):
-        try:
-            if time.time() - part.stat().st_mtime > STALE_PART_SECONDS:
-                part.unlink()
-                removed += 1
-        except OSError:
-            continue
-    return removed
-
-
-def write_atomically(contents: Mapping[Path, bytes]) -> None:
-    """Write every file or none: temporary files in the target folder, fsync, then os.replace.
-
-    A failure before the replacements leaves the previous files untouched and no temporary file
-    behind.
-    """
-    for folder in {p.parent for p in contents}:
-        remove_stale_parts(folder)
-    temps: dict[Path, Path] = {}
-    try:
-        for path, data in contents.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-            temps[path] = Path(tmp)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
-        raise
-    for folder in {p.parent for p in contents}:
-        _fsync_dir(folder)
 
 
 # ------------------------------------------------------------------------------ Load → Process → Save

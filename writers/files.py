@@ -1,0 +1,69 @@
+"""Atomic file writes: every file of a report or none, never a half-written one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+STALE_PART_SECONDS = 600
+
+
+def remove_stale_parts(folder: Path) -> int:
+    """Temporary files a killed render left behind (older than any render takes)."""
+    removed = 0
+    if not folder.is_dir():
+        return 0
+    for part in folder.glob(".*.part"):
+        try:
+            if time.time() - part.stat().st_mtime > STALE_PART_SECONDS:
+                part.unlink()
+                removed += 1
+        except OSError:
+            continue
+    return removed
+
+
+def write_atomically(contents: Mapping[Path, bytes]) -> None:
+    """Write every file or none: temporary files in the target folder, fsync, then os.replace.
+
+    A failure before the replacements leaves the previous files untouched and no temporary file
+    behind.
+    """
+    for folder in {p.parent for p in contents}:
+        remove_stale_parts(folder)
+    temps: dict[Path, Path] = {}
+    try:
+        for path, data in contents.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+            temps[path] = Path(tmp)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)
+        for path, tmp in temps.items():
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp in temps.values():
+            tmp.unlink(missing_ok=True)
+        raise
+    for folder in {p.parent for p in contents}:
+        _fsync_dir(folder)
