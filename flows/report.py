@@ -39,7 +39,13 @@ from healthplan.settings import console as make_console
 from healthplan.settings import get_settings, usable_cpus
 from transforms.assessment import STAGES, thresholds_for
 from transforms.report_context import build_context
-from writers.files import remove_stale_parts, write_atomically  # noqa: F401 - used by callers
+from writers.docx import render_docx
+from writers.files import (  # noqa: F401 - remove_stale_parts is used by callers
+    ARCHIVE_DIR,
+    archive_contents,
+    remove_stale_parts,
+    write_atomically,
+)
 from writers.html import TEMPLATE, TEMPLATES_DIR, css_string, render_html, sym  # noqa: F401
 from writers.pdf import (  # noqa: F401 - re-exported for callers and tests
     _weasyprint,
@@ -55,7 +61,7 @@ if TYPE_CHECKING:
     from flows.evaluate import Assessment
     from healthplan.definitions import Area, Plan
 
-FORMATS = ("pdf", "html", "xlsx")
+FORMATS = ("pdf", "html", "xlsx", "docx")
 log = logging.getLogger("healthplan.report")
 
 
@@ -69,9 +75,14 @@ class ReportFiles:
     pages: int
     seconds: float
     warnings: tuple[str, ...] = field(default=())
+    docx: Path | None = None
+    notices: tuple[str, ...] = field(default=())  # for the reader: e.g. commentary to re-check
+    archived: tuple[Path, ...] = field(default=())  # the previous files, kept in reports/archive
+    written: tuple[str, ...] = FORMATS  # the formats rendered (`report --format` may pick some)
 
     def paths(self) -> list[Path]:
-        return [self.pdf, self.html, self.xlsx]
+        files = {"pdf": self.pdf, "html": self.html, "xlsx": self.xlsx, "docx": self.docx}
+        return [files[f] for f in self.written if files.get(f) is not None]
 
 
 class ReportError(RuntimeError):
@@ -91,18 +102,23 @@ class ReportInputs:
     source_files: list[dict]
     definition_checksum: str
     code_version: str
+    commentary: str | None = None  # the bureau's commentary file's text, if it has one
+    commentary_name: str = ""  # where it came from, for messages
+    issued_on: date | None = None  # the report's date (default: today in the bureau's zone)
 
 
 def load_inputs(a: Assessment, engine: Engine, as_of: datetime | None = None) -> ReportInputs:
     """The report's inputs; ``as_of`` only for a reproduction (as in ``report_stem``): its quality
     issues are those open at that moment, else those open now (the nightly run's quality check
     may close or open some after the assessment's moment, and its report shows them)."""
+    from flows.commentary import read_commentary
     from flows.common import catalog, code_version
     from warehouse.observations import source_files
     from warehouse.results import load_quality_issues
 
     cat = catalog()
     ids = set(a.source_file_ids())
+    commentary_path, commentary = read_commentary(a.plan_id, a.stage, a.data_year)
     files = source_files(engine)
     used = [] if files.empty else files[files["id"].isin(ids)].to_dict("records")
     return ReportInputs(
@@ -112,6 +128,8 @@ def load_inputs(a: Assessment, engine: Engine, as_of: datetime | None = None) ->
         source_files=used,
         definition_checksum=cat.checksum(),
         code_version=code_version(),
+        commentary=commentary,
+        commentary_name=str(commentary_path),
     )
 
 
@@ -133,11 +151,19 @@ def build_report(
     inputs: ReportInputs,
     *,
     issued_on: date | None = None,
+    pdf: bool = True,
 ) -> tuple[dict, str, bytes, int, list[str], bytes]:
-    """Process: context, HTML, PDF and XLSX bytes (nothing written)."""
+    """Process: context, HTML, PDF and XLSX bytes (nothing written; no PDF laid out, and empty
+    bytes and 0 pages instead, when ``pdf`` is false)."""
     from flows.evaluate import settings_thresholds
+    from transforms.commentary import parse_commentary
 
     s = get_settings()
+    commentary = (
+        parse_commentary(inputs.commentary, {i.number for i in inputs.plan.indicators})
+        if inputs.commentary
+        else None
+    )
     ctx = build_context(
         inputs.plan,
         a.rows,
@@ -151,16 +177,17 @@ def build_report(
         reviews=a.reviews,
         thresholds=thresholds_for(inputs.plan, settings_thresholds()),
         issuing_body=s.issuing_body,
-        issued_on=issued_on,
+        issued_on=issued_on or inputs.issued_on,
         generated_at=datetime.now(UTC),
         code_version=inputs.code_version,
         definition_checksum=inputs.definition_checksum,
         timezone=s.timezone,
+        commentary=commentary,
     )
     html = render_html(ctx)
-    pdf, pages, warnings = render_pdf(html)
-    xlsx = render_xlsx(ctx, a.rows, inputs.plan)
-    return ctx, html, pdf, pages, warnings, xlsx
+    pdf_bytes, pages, warnings = render_pdf(html) if pdf else (b"", 0, [])
+    xlsx = render_xlsx(ctx, a.rows, inputs.plan, a.values)
+    return ctx, html, pdf_bytes, pages, warnings, xlsx
 
 
 def _inputs_record(a: Assessment, inputs: ReportInputs) -> dict:
@@ -188,9 +215,15 @@ def render_report(
     stem: str | None = None,
     inputs: ReportInputs | None = None,
     as_of: datetime | None = None,
+    formats: Sequence[str] | None = None,
+    issued_on: date | None = None,
 ) -> ReportFiles:
-    """Render one assessment to PDF, HTML and XLSX in the reports folder and record them
-    (``as_of`` only for a reproduction as of a past moment: see ``load_inputs``)."""
+    """Render one assessment to PDF, HTML, XLSX and DOCX (or only ``formats``) in the reports
+    folder, keep the files they replace in reports/archive, and record them (``as_of`` only for
+    a reproduction as of a past moment: see ``load_inputs``)."""
+    formats = tuple(f for f in FORMATS if formats is None or f in formats)
+    if not formats:
+        raise ReportError(f"未指定报告格式 no report format among {FORMATS}")
     started = time.perf_counter()
     if engine is None:
         from flows.common import warehouse
@@ -199,17 +232,27 @@ def render_report(
     inputs = inputs or load_inputs(a, engine, as_of)
     folder = Path(out_dir or get_settings().reports_dir)
     stem = stem or report_stem(a.plan_id, a.stage, a.data_year)
-    _, html, pdf, pages, warnings, xlsx = build_report(a, inputs)
+    ctx, html, pdf, pages, warnings, xlsx = build_report(
+        a, inputs, issued_on=issued_on, pdf="pdf" in formats
+    )
     for w in warnings:
         log.warning("WeasyPrint: %s", w)
+    docx = render_docx(ctx) if "docx" in formats else b""
     paths = {fmt: folder / f"{stem}.{fmt}" for fmt in FORMATS}
-    data = {"pdf": pdf, "html": html.encode("utf-8"), "xlsx": xlsx}
-    write_atomically({paths[f]: data[f] for f in FORMATS})
+    data = {"pdf": pdf, "html": html.encode("utf-8"), "xlsx": xlsx, "docx": docx}
+    # the current files are kept in reports/archive, in the same all-or-none write as the new ones
+    archived = archive_contents(
+        [paths[f] for f in formats], folder / ARCHIVE_DIR, previous_as_of(engine, paths["pdf"])
+    )
+    write_atomically({**archived, **{paths[f]: data[f] for f in formats}})
+    notices = commentary_notices(ctx, inputs.commentary_name)
+    for n in notices:
+        log.warning("%s", n)
 
     from warehouse.results import record_report
 
     record_inputs = _inputs_record(a, inputs)
-    for fmt in FORMATS:
+    for fmt in formats:
         record_report(
             engine,
             plan_id=a.plan_id,
@@ -229,7 +272,34 @@ def render_report(
         pages=pages,
         seconds=round(time.perf_counter() - started, 3),
         warnings=tuple(warnings),
+        docx=paths["docx"],
+        notices=tuple(notices),
+        archived=tuple(archived),
+        written=formats,
     )
+
+
+def commentary_notices(ctx: Mapping[str, Any], source: str) -> list[str]:
+    """What the reader of the command's output must check in the commentary file."""
+    check = ctx["appendix"]["commentary_check"]
+    return [f"{source}：{t}" for t in [*check["stale"], *check["problems"]]]
+
+
+def previous_as_of(engine, pdf: Path) -> datetime | None:
+    """The as-of moment of the report now at ``pdf`` (from its record), if there is one."""
+    if not pdf.exists() or not hasattr(engine, "connect"):
+        return None
+    from warehouse.results import find_reports
+
+    try:
+        records = find_reports(engine)
+    except Exception:  # noqa: BLE001 - an unrecorded file is archived under its file time
+        return None
+    path = str(pdf.resolve())
+    for r in records:
+        if r["path"] == path and r.get("as_of") is not None:
+            return r["as_of"]
+    return None
 
 
 # ------------------------------------------------------------------------------ mail text
@@ -260,6 +330,8 @@ def report_command(
     data_year: int | None = None,
     as_of: datetime | None = None,
     mail: bool = False,
+    formats: Sequence[str] | None = None,
+    issued_on: date | None = None,
 ) -> int:
     """`healthplan report`: render (and optionally mail) one report; 0 on success, 1 on failure."""
 
@@ -286,7 +358,9 @@ def report_command(
             raise ReportError(f"报告文件夹不可写 reports folder is not writable: {folder}")
         a = assess(plan_id, stage, data_year, as_of)
         stem = report_stem(plan_id, stage, a.data_year, as_of)
-        files = render_report(a, out_dir=folder, stem=stem, as_of=as_of)
+        files = render_report(
+            a, out_dir=folder, stem=stem, as_of=as_of, formats=formats, issued_on=issued_on
+        )
     except WarehouseUnavailable as e:
         err.print(f"[red]数据仓库不可用 warehouse unavailable:[/] {e}")
         return 1
@@ -308,6 +382,13 @@ def report_command(
         out.print(f"  {p}")
     for w in files.warnings:
         err.print(f"[yellow]排版警告 layout warning:[/] {w}")
+    for n in files.notices:
+        err.print(f"[yellow]请核对评述 check the commentary:[/] {n}")
+    for p in files.archived:
+        out.print(f"  上一版已存档 / previous kept: {p}")
+    if mail and files.pages == 0:
+        err.print("[red]邮件未发送：未生成 PDF / mail not sent: no PDF rendered[/]")
+        return 1
     if mail:
         from flows.distribute import MailError, mail_report
 

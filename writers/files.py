@@ -6,6 +6,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 
 
@@ -67,3 +68,28 @@ def write_atomically(contents: Mapping[Path, bytes]) -> None:
         raise
     for folder in {p.parent for p in contents}:
         _fsync_dir(folder)
+
+
+ARCHIVE_DIR = "archive"
+
+
+def archive_contents(paths: list[Path], archive: Path, as_of: datetime | None) -> dict[Path, bytes]:
+    """The current files at ``paths``, as copies to write into ``archive`` before they are
+    replaced (in the same all-or-none batch): '<name>_asof<UTC moment>.<ext>', the moment being
+    the as-of moment of the report they hold (else the file's own time). A copy already archived
+    with the same bytes is not written again; another with the same name gets '-2', '-3'…"""
+    out: dict[Path, bytes] = {}
+    for path in paths:
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        moment = as_of or datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+        base = f"{path.stem}_asof{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        for k in range(1, 1000):
+            target = archive / f"{base}{'' if k == 1 else f'-{k}'}{path.suffix}"
+            if not target.exists() and target not in out:
+                out[target] = data
+                break
+            if target.is_file() and target.read_bytes() == data:
+                break
+    return out

@@ -39,7 +39,54 @@ def put(ws, row: int, col: int, value: Any, number_format: str | None = None):
     return cell
 
 
-def render_xlsx(context: Mapping[str, Any], rows: Sequence[Mapping], plan: Plan) -> bytes:
+STATUS_FILLS = {  # background per status colour class, as in the PDF's matrix
+    "st-met": "E2EFDA",
+    "st-ahead": "E2EFDA",
+    "st-ok": "DDEBF7",
+    "st-warn": "FFF2CC",
+    "st-bad": "F8CBAD",
+    "st-away": "F4B084",
+    "st-none": "EDEDED",
+    "st-review": "E4DFEC",
+}
+
+
+def colour_statuses(ws, column: str, last_row: int) -> None:
+    """Conditional formatting on a status column: each status its fill (stays right when a
+    user edits a status by hand)."""
+    from openpyxl.formatting.rule import CellIsRule
+    from openpyxl.styles import PatternFill
+
+    from transforms.report_format import STATUS_STYLE
+
+    if last_row < 2:
+        return
+    for status, (_, css) in STATUS_STYLE.items():
+        fill = PatternFill("solid", fgColor=STATUS_FILLS.get(css, "FFFFFF"))
+        ws.conditional_formatting.add(
+            f"{column}2:{column}{last_row}",
+            CellIsRule(operator="equal", formula=[f'"{status}"'], fill=fill),
+        )
+
+
+def print_setup(ws, title: str) -> None:
+    """Landscape, one page wide, the header row on every page, the title in the page header."""
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = ws.PAPERSIZE_A4
+    ws.page_setup.fitToWidth = 1
+    ws.page_setup.fitToHeight = 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.oddHeader.center.text = title
+    ws.oddFooter.center.text = "第 &P 页，共 &N 页"
+
+
+def render_xlsx(
+    context: Mapping[str, Any],
+    rows: Sequence[Mapping],
+    plan: Plan,
+    values: Any = None,
+) -> bytes:
     """The indicator table (and every area's rows) as a workbook with Chinese headers."""
     from io import BytesIO
 
@@ -83,8 +130,17 @@ def render_xlsx(context: Mapping[str, Any], rows: Sequence[Mapping], plan: Plan)
             ("状态", 10),
             ("未达标单位", 20),
             ("注", 50),
+            ("基期值来源", 12),
+            ("人工调整", 30),
         ],
     )
+    from transforms.report_context import override_note
+
+    override_text = {
+        x["number"]: override_note(x["override"], context.get("timezone", "Asia/Shanghai"))
+        for x in rows
+        if x.get("area") == plan.jurisdiction and x.get("override")
+    }
     notes: dict[int, list[str]] = {}
     for f in context["table"]["footnotes"]:
         for number in f["numbers"]:
@@ -112,7 +168,10 @@ def render_xlsx(context: Mapping[str, Any], rows: Sequence[Mapping], plan: Plan)
             put(ws, r, 16, row["status"])
             put(ws, r, 17, "、".join(row.get("failing_units") or []) or None)
             put(ws, r, 18, "；".join(notes.get(row["number"], [])) or None)
+            put(ws, r, 19, row.get("baseline_source") or None)
+            put(ws, r, 20, override_text.get(row["number"]))
             r += 1
+    colour_statuses(ws, "P", r - 1)
 
     ws2 = wb.create_sheet("分地区")
     header(
@@ -125,8 +184,8 @@ def render_xlsx(context: Mapping[str, Any], rows: Sequence[Mapping], plan: Plan)
             ("基期值", 10),
             ("现值", 10),
             ("目标值", 10),
-            ("p", 8),
-            ("ρ", 8),
+            ("完成进度p", 9),
+            ("进度比ρ", 9),
             ("是否达标", 9),
             ("状态", 10),
         ],
@@ -147,6 +206,78 @@ def render_xlsx(context: Mapping[str, Any], rows: Sequence[Mapping], plan: Plan)
         met = row.get("met")
         put(ws2, r, 10, None if met is None else ("是" if met else "否"))
         put(ws2, r, 11, row.get("status"))
+    colour_statuses(ws2, "K", len(rows) + 1)
+
+    area_names = {str(x["area"]): x.get("area_name") or "" for x in rows}
+    units = {i.number: i.unit for i in plan.indicators}
+    ws4 = wb.create_sheet("年度数据")
+    header(
+        ws4,
+        [("序号", 6), ("指标名称", 36), ("单位", 10), ("地区代码", 12), ("地区", 12),
+         ("分组", 10), ("年份", 7), ("数值", 12)],
+    )  # fmt: skip
+    r = 2
+    if values is not None and len(values):
+        series = values.sort_values(["number", "area_code", "stratum", "year"])
+        for x in series.itertuples(index=False):
+            number = int(x.number)
+            put(ws4, r, 1, number)
+            put(ws4, r, 2, names.get(number, ""))
+            put(ws4, r, 3, units.get(number, ""))
+            put(ws4, r, 4, str(x.area_code))
+            put(ws4, r, 5, area_names.get(str(x.area_code), ""))
+            put(ws4, r, 6, str(x.stratum or "") or None)
+            put(ws4, r, 7, int(x.year))
+            v = x.value
+            put(ws4, r, 8, None if v is None or v != v else float(v),
+                _decimals_format(decimals.get(number, 2)))  # fmt: skip
+            r += 1
+    ws4.freeze_panes = "C2"
+
+    ws5 = wb.create_sheet("数据质量")
+    header(
+        ws5,
+        [("级别", 8), ("类别", 16), ("序号", 6), ("地区", 12), ("年份", 7), ("文件", 30),
+         ("行", 6), ("说明", 70)],
+    )  # fmt: skip
+    quality = context["quality"]
+    r = 2
+    for b in quality["baselines"]:
+        put(ws5, r, 1, "提示")
+        put(ws5, r, 2, "基期值核对")
+        put(ws5, r, 3, int(b["number"]))
+        put(
+            ws5,
+            r,
+            8,
+            f"规划表{b['table']}；规划正文{b['text']}；报送数据{b['warehouse']}；{b['difference']}",
+        )
+        r += 1
+    for i in quality["issues"]:
+        for col, key in enumerate(
+            ("severity", "kind", "number", "area", "year", "file", "row", "detail"), 1
+        ):
+            value = i[key]
+            put(
+                ws5,
+                r,
+                col,
+                int(value)
+                if key in ("number", "year", "row") and str(value).isdigit()
+                else (value or None),
+            )
+        r += 1
+    ws6 = wb.create_sheet("数据来源")
+    header(
+        ws6,
+        [("文件名", 36), ("来源", 14), ("报表格式", 16), ("文件指纹", 16), ("接收时间", 18),
+         ("载入行数", 10), ("隔离行数", 10)],
+    )  # fmt: skip
+    for r, src in enumerate(context["appendix"]["sources"], start=2):
+        for col, key in enumerate(("name", "source", "layout", "checksum", "received_at"), 1):
+            put(ws6, r, col, src[key] or None)
+        for col, key in ((6, "rows_loaded"), (7, "rows_rejected")):
+            put(ws6, r, col, int(src[key]) if src[key].isdigit() else None)
 
     ws3 = wb.create_sheet("说明")
     cover, app = context["cover"], context["appendix"]
@@ -165,6 +296,13 @@ def render_xlsx(context: Mapping[str, Any], rows: Sequence[Mapping], plan: Plan)
     ws3.column_dimensions["A"].width = 16
     ws3.column_dimensions["B"].width = 70
 
+    cover = context["cover"]
+    title = f"{cover['title']} {cover['subtitle']}（{cover['data_year']}数据）"
+    for sheet in wb.worksheets:
+        print_setup(sheet, title)
+    wb.properties.title = title
+    wb.properties.creator = cover["issuing_body"]
+    wb.properties.language = "zh-CN"
     buf = BytesIO()
     wb.save(buf)
     return buf.getvalue()

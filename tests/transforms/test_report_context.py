@@ -334,9 +334,9 @@ def test_narrative_is_generated_from_the_counts(mid):
     assert "8项主要指标中" in text
     for status, n in counts.items():
         assert f"{status}{n}项" in text
-    assert "时间进度τ=0.60" in text
+    assert "时间进度为60%" in text
     assert "约束性指标4项中" in text
-    assert "倒退1项（指标1）" in text  # binding indicators behind schedule are named
+    assert "倒退1项（“注册护士”）" in text  # binding indicators behind schedule are named
     assert "南镇" in text  # per-unit failures are named
 
 
@@ -360,13 +360,13 @@ def test_binding_indicators_not_on_track_come_first(mid):
     assert [i["number"] for i in p["other"]] == [4]
     order = [s["key"] for s in p["sections"]]
     assert order.index("binding") < order.index("other")
-    assert "4项约束性指标中，2项未达到时间进度要求（指标1、2）" in p["intro"]
+    assert "4项约束性指标中，2项未达到时间进度要求（“注册护士”、“床位使用率”）" in p["intro"]
     # the qualitative binding indicator is not judged lagging, but listed as not assessable
     assert [i["number"] for i in p["unknown"]] == [5, 6]
     units = p["units"][0]
     assert units["number"] == 7 and "南镇90.00%" in units["text"]
     facts = p["binding"][1]["text"]
-    assert "p=0.450" in facts and "ρ=0.750" in facts and "难以达到目标" in facts
+    assert "完成进度45.0%" in facts and "进度比0.75" in facts and "难以达到目标" in facts
 
 
 def test_binding_problems_at_end_of_term_are_everything_not_achieved():
@@ -401,7 +401,8 @@ def test_suggestions_are_computed_from_the_numbers(mid):
     # 7: the district meets it, a town does not
     assert "南镇90.00%" in items[7]
     data = "".join(ctx["suggestions"]["data_items"])
-    assert "指标6缺少2018年数据" in data and "指标5为定性目标" in data
+    assert "“每千人口执业药师”（指标6）缺少2018年数据" in data
+    assert "“高血压患者规范管理率”（指标5）为定性目标" in data
 
 
 # ------------------------------------------------------------------------------ 五、areas
@@ -465,14 +466,20 @@ def test_cover_appendix_and_toc(mid):
     c = ctx["cover"]
     assert c["title"] == "示例区卫生健康“十三五”规划" and c["subtitle"] == "中期评估报告"
     assert c["data_year"] == "2018年" and c["issued_on"] == "2019年3月15日"
-    assert c["as_of"] == "2019-03-01 10:00（Asia/Shanghai）"
+    assert c["as_of"] == "2019年3月1日 10:00（北京时间）"
     assert c["issuing_body"] == "示例区卫生健康局"
     app = ctx["appendix"]
     assert app["sources"][0]["checksum"] == "a" * 12
     assert app["sources"][0]["name"] == "resources_2018.xlsx"
     assert app["code_version"] == "abc123" and app["definition_checksum"] == "f" * 12
     ids = [e["id"] for e in ctx["toc"]]
-    assert ids[:2] == ["sec-overview", "sec-table"] and "sec-appendix" in ids
+    assert ids[:3] == ["sec-overview", "sec-achievements", "sec-table"]
+    titles = [e["title"] for e in ctx["toc"] if e["level"] == 1]
+    assert titles[:5] == [
+        "一、基本情况", "二、主要成效", "三、主要指标完成情况", "四、存在问题及原因分析",
+        "五、下一步工作建议",
+    ]  # fmt: skip
+    assert [t.split("　")[0] for t in titles[5:]] == ["附件1", "附件2", "附件3", "附件4", "附件5"]
 
 
 def test_the_source_list_counts_the_rows_each_file_lost_to_the_quarantine():
@@ -480,8 +487,8 @@ def test_the_source_list_counts_the_rows_each_file_lost_to_the_quarantine():
     quarantined per file, and a sentence pointing to the quality section when any were."""
     ctx, _ = demo_context()
     app = ctx["appendix"]
-    assert app["sources"][0]["received_at"] == "2019-02-01 16:30"
-    assert app["sources_zone"] == "Asia/Shanghai"
+    assert app["sources"][0]["received_at"] == "2019年2月1日 16:30"
+    assert app["sources_zone"] == "北京时间"
     assert app["sources"][0]["rows_rejected"] == "—"  # not recorded
     assert "隔离" not in app["sources_summary"]
     partial = [{**SOURCES[0], "rows_rejected": 0}, {**SOURCES[0], "id": 2, "rows_rejected": 3},
@@ -489,8 +496,8 @@ def test_the_source_list_counts_the_rows_each_file_lost_to_the_quarantine():
     app = demo_context(source_files=pd.DataFrame(partial))[0]["appendix"]
     assert [s["rows_rejected"] for s in app["sources"]] == ["0", "3", "2"]
     assert app["sources_summary"] == (
-        "本报告所用数据来自以下3个已入库文件（按入库顺序）。其中2个文件共有5行未通过校验而被隔离，"
-        "未计入合计；受影响的指标见“六、数据质量说明”。"
+        "本报告所用数据来自以下3个已入库文件（按入库顺序）。其中2个文件共有5行未通过核验而被单独存放，"
+        "未计入合计；受影响的指标见附件“数据质量说明”。"
     )
 
 
