@@ -39,11 +39,11 @@ from transforms.report_format import (
     fmt,
     fmt_moment,
     fmt_pct,
-    zone_name,
     numbers_text,
     plain_words,
     status_view,
     verdict_zh,
+    zone_name,
 )
 
 # ------------------------------------------------------------------------------ 五、areas

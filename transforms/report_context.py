@@ -548,7 +548,7 @@ def _achievement(ind: Indicator, row: Mapping) -> dict:
         "value": with_unit(fmt(xc, d), u),
         "data_year": str(row.get("data_year") or ""),
         "target": ind.target.text,
-        "verb": "" if not change else ("提高" if change > 0 else "降低"),
+        "verb": "" if not change else ("上升" if change > 0 else "下降"),
         "change": with_delta_unit(fmt(abs(change), d), u) if change else "",
         "progress": fmt_pct(row.get("p"), 1) if _num(row.get("p")) is not None else "",
         "met": row.get("met") is True,

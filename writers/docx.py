@@ -164,8 +164,14 @@ class _Writer:
             for r in b["runs"]:
                 p.add_run(r["text"]).bold = bool(r["bold"])
 
-    def table(self, header: Sequence[str], rows: Sequence[Sequence[str]], size: float = 9.0):
-        from docx.shared import Pt
+    def table(
+        self,
+        header: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        size: float = 9.0,
+        widths_mm: Sequence[float] | None = None,
+    ):
+        from docx.shared import Mm, Pt
 
         t = self.doc.add_table(rows=1, cols=len(header))
         t.style = self.doc.styles["Table Grid"]
@@ -186,8 +192,26 @@ class _Writer:
                     p.paragraph_format.line_spacing = 1.0
                     for run in p.runs:
                         run.font.size = Pt(size)
+        if widths_mm:
+            t.autofit = False
+            for col, w in zip(t.columns, widths_mm, strict=True):
+                col.width = Mm(w)  # the grid: LibreOffice and WPS lay out by it
+            for row in t.rows:
+                for cell, w in zip(row.cells, widths_mm, strict=True):
+                    cell.width = Mm(w)
         self.doc.add_paragraph()
         return t
+
+    def orientation(self, landscape: bool) -> None:
+        """A new section on a new page, landscape for the wide indicator table, else portrait."""
+        from docx.enum.section import WD_ORIENT, WD_SECTION
+        from docx.shared import Mm
+
+        sec = self.doc.add_section(WD_SECTION.NEW_PAGE)
+        sec.orientation = WD_ORIENT.LANDSCAPE if landscape else WD_ORIENT.PORTRAIT
+        long, short = Mm(297), Mm(210)
+        sec.page_width, sec.page_height = (long, short) if landscape else (short, long)
+        sec.different_first_page_header_footer = False
 
     @staticmethod
     def _repeat_header(row) -> None:
@@ -235,10 +259,12 @@ class _Writer:
             self.heading(g["title"], 2)
             for k, e in enumerate(g["entries"], start=1):
                 self.para(f"{e['status']}　" + _plain(say.achievement(e)), bold_head=f"{k}．")
-        # 三
+        # 三 (the indicator table on landscape pages, as in the PDF)
+        self.orientation(landscape=True)
         self.heading(L["table"], 1)
         self.heading(L["table_main"], 2)
         self.indicator_table()
+        self.orientation(landscape=False)
         H = ctx["headings"]
         if ctx["charts"]["categories"]:
             self.heading(H["table_sub"]["charts"], 2)
@@ -353,7 +379,10 @@ class _Writer:
                 cells += [base, r["target"], r["value"], r["tau"], r["p"], r["rho"], r["projection"],
                           r["cagr"], status]  # fmt: skip
                 rows.append(cells)
-        self.table(header, rows, size=8)
+        widths = [8, 62, 13, 22, 20, 14, 13, 14, 13, 17, 14, 20]
+        if not t["show_attribute"]:
+            widths.pop(2)
+        self.table(header, rows, size=8, widths_mm=widths)
         for f in t["footnotes"]:
             self.para(f"注{f['id']}　{self.L['indicator_short']}{f['numbers_text']}：{f['text']}",
                       indent=False, size=9)  # fmt: skip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, date, datetime
 
@@ -561,3 +562,153 @@ def test_end_of_term_suggestions_give_the_gap_and_the_pace_achieved():
     assert "下一规划期" in ctx["suggestions"]["intro"]
     text = "".join(ctx["overview"]["narrative"])
     assert "未完成目标" in text and "时间进度要求" not in text
+
+
+# ------------------------------------------------------------------------------ issue 19
+
+
+def _sentences(ctx) -> list[str]:
+    """Every generated sentence of the body: overview, problems, suggestions, achievements."""
+    out = list(ctx["overview"]["narrative"]) + [ctx["problems"]["intro"]]
+    out += [e["text"] for s in ctx["problems"]["sections"] for e in s["entries"]]
+    out += [ctx["suggestions"]["intro"], *ctx["suggestions"]["data_items"]]
+    out += [e["text"] for g in ctx["suggestions"]["groups"] for e in g["entries"]]
+    return out
+
+
+def _with_values(plan, fill) -> pd.DataFrame:
+    v = demo_values(plan)
+    return v.assign(value=fill(v))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["no data at all", "everything at target", "nothing moved", "end of term, no data"],
+)
+def test_no_sentence_speaks_of_zero_indicators(case):
+    plan = demo_plan()
+    stage = "end" if case.startswith("end") else "mid"
+    if case in ("no data at all", "end of term, no data"):
+        values = demo_values(plan).iloc[0:0]
+    elif case == "everything at target":
+        values = _with_values(plan, lambda v: v["value"].where(v["year"] < 2016, 1e6))
+    else:
+        base = demo_values(plan)
+        first = base[base["year"] == 2015].set_index(["number", "area_code", "stratum"])["value"]
+        values = base.assign(
+            value=[first.get((n, a, s), x) for n, a, s, x in
+                   zip(base["number"], base["area_code"], base["stratum"], base["value"], strict=True)]
+        )  # fmt: skip
+    ctx, _ = demo_context(stage, plan=plan, values=values)
+    for sentence in _sentences(ctx):
+        assert not re.search(r"(?<![\d.])0项|的0|，0个", sentence), (case, sentence)
+    # and the sentences of 主要成效 (written in the template) get facts, never an empty list
+    ach = ctx["achievements"]
+    assert all(g["entries"] for g in ach["groups"])
+
+
+def test_the_summary_names_indicators_by_name(mid):
+    ctx, _ = mid
+    text = "".join(ctx["overview"]["narrative"])
+    assert "“注册护士”" in text and "“床位使用率”" in text
+    assert "指标1、" not in text and "（指标" not in text
+
+
+def test_the_body_has_no_latin_words_and_no_zone_name(mid):
+    ctx, _ = mid
+    body = _sentences(ctx) + [c["label"] for c in ctx["table"]["columns"]]
+    body += [ctx["cover"]["as_of"], ctx["cover"]["issued_on"]]
+    for text in body:
+        assert not re.search(r"[A-Za-z]{2,}|[τρ]", text), text
+    assert ctx["cover"]["as_of"].endswith("（北京时间）")
+
+
+def test_a_zone_other_than_beijing_is_named_by_its_offset():
+    from transforms.report_format import zone_name
+
+    assert zone_name("Asia/Shanghai") == "北京时间"
+    assert zone_name("Asia/Kolkata") == "协调世界时+5:30"
+    assert zone_name("UTC") == "协调世界时+0"
+
+
+def test_achievements_list_what_is_ahead_with_measured_change(mid):
+    ctx, rows = mid
+    ach = ctx["achievements"]
+    ahead = {
+        r["number"] for r in rows if r["area"] == "D" and r["status"] in ("已实现", "快于预期")
+    }
+    first = ach["groups"][0]
+    assert first["title"].startswith("（一）")
+    assert {e["number"] for e in first["entries"]} == ahead
+    assert ach["count"] == len(ahead)
+    for e in first["entries"]:
+        assert e["value"] != DASH
+
+
+def test_commentary_goes_beside_its_indicator_and_a_changed_status_is_flagged():
+    from transforms.commentary import parse_commentary
+
+    text = (
+        "## 总体\n总体平稳。\n"
+        "## 指标1 注册护士\n<!-- 状态：滞后 -->\n招聘受限。\n"  # indicator 1 is 倒退 now
+        "## 指标3\n<!-- 状态：快于预期 -->\n保持投入。\n"  # not among the problems
+    )
+    commentary = parse_commentary(text, {i.number for i in demo_plan().indicators})
+    ctx, _ = demo_context("mid", commentary=commentary)
+    assert ctx["overview"]["commentary"][0]["runs"][0]["text"] == "总体平稳。"
+    placed = [e for s in ctx["problems"]["sections"] for e in s["entries"] if e["commentary"]]
+    assert [e["number"] for e in placed] == [1]
+    assert placed[0]["commentary"][0]["runs"][0]["text"] == "招聘受限。"
+    notes = ctx["indicator_notes"]["entries"]
+    assert [e["number"] for e in notes] == [3]
+    stale = ctx["appendix"]["commentary_check"]["stale"]
+    assert len(stale) == 1 and "“滞后”" in stale[0] and "“倒退”" in stale[0]
+    assert "indicator_notes" in ctx["headings"]["table_sub"]
+
+
+def issue18_context() -> dict:
+    """The demo context from tiny inline rows carrying every key issue 18 adds."""
+    plan = demo_plan()
+    values = demo_values(plan)
+    rows = assess_plan(plan, AREAS, values, "mid", 2018)
+    extra = {
+        1: {"baseline_source": "规划正文", "inferred": [{"field": "target", "why": "正文写明“翻一番”"}]},
+        2: {"override": {"id": 7, "verdict": "达到", "by": "李四", "reason": "专项核查",
+                         "at": datetime(2019, 2, 2, 1, 0, tzinfo=UTC), "computed_status": "滞后"}},
+        3: {"projection_note": "按近两年速度推算", "jurisdiction_value": 95.5,
+            "jurisdiction_status": "达标", "weakest_unit": "南镇"},
+    }  # fmt: skip
+    rows = [{**r, **extra.get(r["number"], {})} if r["area"] == "D" else r for r in rows]
+    ctx = build_context(
+        plan, rows, values, stage="mid", data_year=2018, as_of=AS_OF, areas=AREAS,
+        with_charts=False, text_goals=[{"text": "建成区域医疗中心", "target": "建成",
+                                        "status": "待人工评定", "review": None}],
+        review_history=[{"number": 5, "verdict": True, "by": "张三", "reason": "抽查",
+                         "at": datetime(2019, 2, 20, 1, 0, tzinfo=UTC)}],
+        acknowledged_issues=[{"kind": "year_on_year_jump", "number": 2, "detail": "修正Z值4.2 / jump",
+                              "by": "王五", "reason": "口径调整"}],
+        incomplete=True, incomplete_counts={"缺少数据的指标": 2},
+    )  # fmt: skip
+    return ctx
+
+
+def test_issue_18_keys_are_rendered_where_they_belong():
+    """Tiny inline rows carrying the keys helpers of issue 18 add: each shows up."""
+    ctx = issue18_context()
+    by_number = {}
+    for f in ctx["table"]["footnotes"]:
+        for n in f["numbers"]:
+            by_number.setdefault(n, []).append(f["text"])
+    assert any("基期值取自规划正文" in t for t in by_number[1])
+    assert any("目标值系按规划推定：正文写明“翻一番”" in t for t in by_number[1])
+    assert any("人工调整为“达到”（李四" in t and "专项核查" in t and "“滞后”" in t
+               for t in by_number[2])  # fmt: skip
+    assert any("按近两年速度推算" in t for t in by_number[3])
+    assert any("全域数值95.50（达标），最薄弱单位为南镇" in t for t in by_number[3])
+    assert table_row(ctx, 2)["overridden"] and table_row(ctx, 1)["baseline_source"] == "规划正文"
+    assert ctx["text_goals"][0]["text"] == "建成区域医疗中心"
+    assert ctx["appendix"]["review_history"][0]["by"] == "张三"
+    ack = ctx["appendix"]["acknowledged"][0]
+    assert ack["detail"] == "波动程度4.2" and ack["by"] == "王五"
+    assert ctx["incomplete"]["present"] and "缺少数据的指标2项" in ctx["incomplete"]["text"]
+    assert "数据不完整" in ctx["cover"]["running_head"]
