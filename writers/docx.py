@@ -379,7 +379,7 @@ class _Writer:
                 cells += [base, r["target"], r["value"], r["tau"], r["p"], r["rho"], r["projection"],
                           r["cagr"], status]  # fmt: skip
                 rows.append(cells)
-        widths = [8, 62, 13, 22, 20, 14, 13, 14, 13, 17, 14, 20]
+        widths = [8, 58, 13, 22, 20, 14, 13, 14, 13, 17, 13, 25]
         if not t["show_attribute"]:
             widths.pop(2)
         self.table(header, rows, size=8, widths_mm=widths)
@@ -415,16 +415,23 @@ class _Writer:
         A = ctx["headings"]["annexes"]
         ar = ctx["areas"]
         if ar.get("present"):
-            self.page_break()
+            m = ar["matrix"]
+            if m["wide"]:
+                self.orientation(landscape=True)
+            else:
+                self.page_break()
             self.heading(A["areas"]["title"], 1)
             self.para(ar["intro"])
             self.heading(f"（一）{ar['matrix_title']}", 2)
-            m = ar["matrix"]
+            room = (250 if m["wide"] else 163) - 8 - 46
             self.table(
                 [L["number"], L["indicator_short"], *[c["name"] for c in m["columns"]]],
                 [[r["number"], r["name"], *[c["symbol"] for c in r["cells"]]] for r in m["rows"]],
                 size=7,
+                widths_mm=[8, 46, *[room / len(m["columns"])] * len(m["columns"])],
             )
+            if m["wide"]:
+                self.orientation(landscape=False)
             k = 1
             if ar["unit_tables"]:
                 k += 1
