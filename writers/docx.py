@@ -442,7 +442,7 @@ class _Writer:
                     self.table(ar["unit_columns"], [
                         [r["area"], r["baseline"], r["value"], r["target"], r["progress"], r["met"],
                          f"{r['symbol']}{r['status']}"] for r in t["rows"]
-                    ], size=8)  # fmt: skip
+                    ], size=8, widths_mm=[35, 20, 20, 30, 18, 17, 23])  # fmt: skip
             if ar["area_tables"]:
                 k += 1
                 self.heading(f"（{'一二三四'[k - 1]}）各地区主要指标", 2)
@@ -452,7 +452,7 @@ class _Writer:
                         [r["number"], r["name"] + (f"（{r['unit']}）" if r["unit"] else ""),
                          r["baseline"], r["value"], r["target"], r["progress"],
                          f"{r['symbol']}{r['status']}"] for r in t["rows"]
-                    ], size=8)  # fmt: skip
+                    ], size=8, widths_mm=[8, 57, 17, 15, 30, 14, 22])  # fmt: skip
         q = ctx["quality"]
         self.page_break()
         self.heading(A["quality"]["title"], 1)

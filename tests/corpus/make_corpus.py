@@ -17,6 +17,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import os
 import re
 import struct
 import sys
@@ -25,6 +26,10 @@ import zlib
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+
+# Byte-for-byte reproducible workbooks: openpyxl's own XML writer, also when lxml is installed
+# (it writes other, equally valid, bytes). Set before openpyxl is first imported.
+os.environ.setdefault("OPENPYXL_LXML", "False")
 
 HERE = Path(__file__).resolve().parent
 BASELINE = HERE / "baseline"
