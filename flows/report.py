@@ -313,7 +313,9 @@ def mail_text(a: Assessment, plan: Plan, files: ReportFiles) -> tuple[str, str]:
         [
             f"{plan.title_zh}{stage_zh}报告（数据年份{a.data_year}年）见附件。",
             f"数据截至：{a.as_of.astimezone(tz):%Y-%m-%d %H:%M}（{tz.key}）",
-            f"报告文件：{files.pdf.name}（{files.pages}页）；另有 {files.html.name}、{files.xlsx.name}。",
+            f"报告文件：{files.pdf.name}（{files.pages}页）；另有 "
+            + "、".join(p.name for p in files.paths() if p != files.pdf)
+            + "。",
             "",
             "本邮件由 healthplan 评估流水线自动发送。",
         ]
