@@ -889,3 +889,33 @@ def test_report_flow_fails_on_a_report_that_cannot_be_written_as_before(env, pre
         assert not list(reports.glob(".*.part"))
     finally:
         blocked.rmdir()
+
+
+@pytest.mark.integration
+def test_report_date_and_formats_are_chosen_on_the_command_line(env, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from healthplan.settings import get_settings
+
+    monkeypatch.setenv("HEALTHPLAN_REPORTS_DIR", str(tmp_path / "reports"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        args = ["report", "--plan", "demo", "--stage", "mid", "--year", "2018"]
+        done = runner.invoke(app, [*args, "--format", "html", "--format", "docx",
+                                   "--date", "2019-03-20"])  # fmt: skip
+        bad = runner.invoke(app, [*args, "--date", "2019-13-01"])
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert done.exit_code == 0, done.output
+    written = sorted(p.name for p in (tmp_path / "reports").iterdir() if p.is_file())
+    assert written == ["demo_mid_2018.docx", "demo_mid_2018.html"]
+    html = (tmp_path / "reports" / "demo_mid_2018.html").read_text(encoding="utf-8")
+    assert '<div class="date">2019年3月20日</div>' in html
+    from docx import Document
+
+    doc = Document(str(tmp_path / "reports" / "demo_mid_2018.docx"))
+    assert "2019年3月20日" in [p.text for p in doc.paragraphs]
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
