@@ -98,7 +98,9 @@ def test_a_0001_warehouse_with_data_upgrades_to_the_head_keeping_its_rows(db_url
     engine = get_engine(db_url)
     upgrade(engine, "0001")
     assert current_revision(engine) == "0001" and "closed_at" not in _issue_columns(engine)
-    assert [d[0] for d in _schema_diff(engine)] == ["add_column"]  # the comparison sees 0002
+    kinds = [d[0] if isinstance(d, tuple) else d[0][0] for d in _schema_diff(engine)]
+    # the comparison sees 0002's column (and, on PostgreSQL, 0003's comment on report.format)
+    assert "add_column" in kinds and set(kinds) <= {"add_column", "modify_comment"}
     detected = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
     issue_0001 = sa.table(  # quality_issue as 0001 made it: no closed_at
         "quality_issue",

@@ -10,6 +10,7 @@ table with the new constraint, keeping its rows; PostgreSQL drops and adds it in
 
 from collections.abc import Sequence
 
+import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0003"
@@ -18,16 +19,25 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
-def _replace_format_check(formats: str) -> None:
+def _replace_format_check(formats: tuple[str, ...], old: tuple[str, ...]) -> None:
     with op.batch_alter_table("report") as batch:
         batch.drop_constraint(op.f("ck_report_format"), type_="check")
-        batch.create_check_constraint(op.f("ck_report_format"), f"format IN ({formats})")
+        batch.create_check_constraint(
+            op.f("ck_report_format"), f"format IN ({', '.join(repr(f) for f in formats)})"
+        )
+        batch.alter_column(
+            "format",
+            existing_type=sa.String(8),
+            existing_nullable=False,
+            comment="/".join(formats),
+            existing_comment="/".join(old),
+        )
 
 
 def upgrade() -> None:
-    _replace_format_check("'pdf', 'html', 'xlsx', 'docx'")
+    _replace_format_check(("pdf", "html", "xlsx", "docx"), ("pdf", "html", "xlsx"))
 
 
 def downgrade() -> None:
     op.execute("DELETE FROM report WHERE format = 'docx'")
-    _replace_format_check("'pdf', 'html', 'xlsx'")
+    _replace_format_check(("pdf", "html", "xlsx"), ("pdf", "html", "xlsx", "docx"))
