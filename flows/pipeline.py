@@ -47,7 +47,8 @@ def task_runner():
 
 
 def input_fingerprint(plans: list[str], stages: list[str], data_year: int | None) -> str:
-    """What the outputs depend on: source files, definitions, reviews, code, parameters."""
+    """What the outputs depend on: source files, definitions, reviews, commentary, code,
+    parameters."""
     files = source_files(warehouse())
     checksums = sorted(files["checksum"]) if not files.empty else []
     h = hashlib.sha256()
@@ -63,6 +64,9 @@ def input_fingerprint(plans: list[str], stages: list[str], data_year: int | None
             if i["acknowledged_at"] is not None
         ]
         h.update(json.dumps(acknowledged).encode())
+    from flows.commentary import commentary_checksum
+
+    h.update(commentary_checksum(plans).encode())  # the bureau's words: an edit re-renders
     return h.hexdigest()
 
 
