@@ -550,6 +550,27 @@ def quality(
     quality_command(plan, format.value)
 
 
+class ReportFormat(StrEnum):
+    pdf = "pdf"
+    html = "html"
+    xlsx = "xlsx"
+    docx = "docx"
+
+
+def parse_report_date(text: str | None):
+    """--date YYYY-MM-DD as a date; a bad date is a message, not a traceback."""
+    from datetime import date as Date
+
+    if text is None:
+        return None
+    try:
+        return Date.fromisoformat(text)
+    except ValueError:
+        raise typer.BadParameter(
+            f"日期格式应为 YYYY-MM-DD / expected YYYY-MM-DD: {text!r}", param_hint="--date"
+        ) from None
+
+
 @app.command()
 def report(
     plan: Annotated[str, typer.Option("--plan")],
@@ -566,14 +587,47 @@ def report(
             help="数据不足一半时仍生成（标注数据不完整）/ render even with too little data",
         ),
     ] = False,
+    format: Annotated[
+        list[ReportFormat] | None,
+        typer.Option("--format", help="只生成这些格式 / only these formats (default: all)"),
+    ] = None,
+    date: Annotated[
+        str | None,
+        typer.Option("--date", help="报告日期 YYYY-MM-DD / report date (default: today, 北京时间)"),
+    ] = None,
 ):
-    """生成评估报告（PDF、HTML、XLSX）/ render the evaluation report. Exit 2: data year not
-    allowed; 3: too little data for the year."""
+    """生成评估报告（PDF、HTML、XLSX、DOCX）/ render the evaluation report. Exit 2: data year
+    not allowed; 3: too little data for the year."""
     from flows.report import report_command
 
     raise typer.Exit(
-        report_command(plan, stage.value, year, parse_moment(as_of), mail, allow_incomplete)
+        report_command(
+            plan,
+            stage.value,
+            year,
+            parse_moment(as_of),
+            mail,
+            allow_incomplete,
+            formats=[f.value for f in format] if format else None,
+            issued_on=parse_report_date(date),
+        )
     )
+
+
+commentary_app = typer.Typer(help="报告评述 / the bureau's commentary", no_args_is_help=True)
+app.add_typer(commentary_app, name="commentary")
+
+
+@commentary_app.command("init")
+def commentary_init(
+    plan: Annotated[str, typer.Option("--plan")],
+    stage: Annotated[Stage, typer.Option("--stage")],
+    year: Annotated[int | None, typer.Option("--year", help="数据年份 / data year")] = None,
+):
+    """写出评述文件框架（不覆盖已有文件）/ write the commentary skeleton (never overwrites)."""
+    from flows.commentary import init_command
+
+    raise typer.Exit(init_command(plan, stage.value, year))
 
 
 @app.command()

@@ -110,6 +110,7 @@ def observations_token(
 def plan_keys(plans: Iterable[str], stages: list[str], data_year: int | None) -> dict[str, str]:
     """Each plan's input key for tonight (see the module's docstring)."""
     from flows.evaluate import settings_thresholds
+    from flows.commentary import commentary_checksum
     from flows.pipeline import acknowledgements
     from warehouse.results import load_reviews
 
@@ -124,6 +125,7 @@ def plan_keys(plans: Iterable[str], stages: list[str], data_year: int | None) ->
             observations_token(tally, quarantined, p),
             load_reviews(engine, p),
             acknowledgements(p),
+            commentary_checksum([p]),
         )
         for p in plans
     }
@@ -215,7 +217,7 @@ def template_version() -> str:
 
 
 ISSUE_FIELDS = ("kind", "severity", "number", "area_code", "year", "file_name", "row", "detail",
-                "data")  # fmt: skip
+                "data", "acknowledged", "acknowledged_by", "acknowledge_reason")  # fmt: skip
 
 
 def content_key(a, inputs) -> str:
@@ -244,6 +246,8 @@ def content_key(a, inputs) -> str:
         series,
         sorted([str(i.get(k)) for k in ISSUE_FIELDS] for i in inputs.quality_issues),
         a.reviews,
+        getattr(a, "goal_reviews", {}),
+        getattr(inputs, "commentary", None),
         files,
         inputs.definition_checksum,
         inputs.code_version,
@@ -272,7 +276,7 @@ def rendered_before(a, key: str, stem: str, engine: Engine | None = None) -> lis
             inputs = json.loads(inputs)
         if inputs.get("content_key") != key or not Path(r["path"]).exists():
             return None
-    order = ("pdf", "html", "xlsx")
+    order = ("pdf", "html", "xlsx", "docx")
     return [by_format[f]["path"] for f in order if f in by_format]
 
 
@@ -287,7 +291,7 @@ def render_unless_unchanged(a, stem: str, as_of: datetime | None = None) -> list
         if before is not None:
             return before
     files = render_in_run(a, stem=stem, as_of=as_of)
-    return [str(p) for p in (files.pdf, files.html, files.xlsx)]
+    return [str(p) for p in (files.pdf, files.html, files.xlsx, files.docx) if p is not None]
 
 
 def with_content_key(record: dict, a, inputs) -> dict:

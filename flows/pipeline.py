@@ -48,7 +48,8 @@ def task_runner():
 
 
 def input_fingerprint(plans: list[str], stages: list[str], data_year: int | None) -> str:
-    """What the outputs depend on: source files, definitions, reviews, code, parameters."""
+    """What the outputs depend on: source files, definitions, reviews, commentary, code,
+    parameters."""
     files = source_files(warehouse())
     checksums = sorted(files["checksum"]) if not files.empty else []
     h = hashlib.sha256()
@@ -59,6 +60,9 @@ def input_fingerprint(plans: list[str], stages: list[str], data_year: int | None
     for p in plans:
         h.update(json.dumps(load_reviews(warehouse(), p), default=str, sort_keys=True).encode())
         h.update(json.dumps(acknowledgements(p)).encode())
+    from flows.commentary import commentary_checksum
+
+    h.update(commentary_checksum(plans).encode())  # the bureau's words: an edit re-renders
     return h.hexdigest()
 
 

@@ -15,15 +15,11 @@ from __future__ import annotations
 import contextlib
 import copyreg
 import dataclasses
-import gc
 import hashlib
 import logging
-import mimetypes
 import multiprocessing
 import os
 import pickle
-import re
-import tempfile
 import threading
 import time
 from collections.abc import Hashable, Iterator, Mapping, Sequence
@@ -33,19 +29,31 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from markupsafe import Markup, escape
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from healthplan.settings import REPO_ROOT, get_settings, usable_cpus
 from healthplan.settings import console as make_console
+from healthplan.settings import get_settings, usable_cpus
 from transforms.assessment import STAGES, thresholds_for
 from transforms.report_context import build_context
+from writers.docx import render_docx
+from writers.files import (  # noqa: F401 - remove_stale_parts is used by callers
+    ARCHIVE_DIR,
+    archive_contents,
+    remove_stale_parts,
+    write_atomically,
+)
+from writers.html import TEMPLATE, TEMPLATES_DIR, css_string, render_html, sym  # noqa: F401
+from writers.pdf import (  # noqa: F401 - re-exported for callers and tests
+    _weasyprint,
+    fewer_collections,
+    render_pdf,
+    template_fetcher,
+)
+from writers.xlsx import put, render_xlsx  # noqa: F401
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -54,9 +62,7 @@ if TYPE_CHECKING:
     from healthplan.definitions import Area, Plan
     from warehouse.lock import Fence
 
-TEMPLATES_DIR = REPO_ROOT / "report_templates"
-TEMPLATE = "report.html.j2"
-FORMATS = ("pdf", "html", "xlsx")
+FORMATS = ("pdf", "html", "xlsx", "docx")
 log = logging.getLogger("healthplan.report")
 
 
@@ -70,401 +76,18 @@ class ReportFiles:
     pages: int
     seconds: float
     warnings: tuple[str, ...] = field(default=())
+    docx: Path | None = None
+    notices: tuple[str, ...] = field(default=())  # for the reader: e.g. commentary to re-check
+    archived: tuple[Path, ...] = field(default=())  # the previous files, kept in reports/archive
+    written: tuple[str, ...] = FORMATS  # the formats rendered (`report --format` may pick some)
 
     def paths(self) -> list[Path]:
-        return [self.pdf, self.html, self.xlsx]
+        files = {"pdf": self.pdf, "html": self.html, "xlsx": self.xlsx, "docx": self.docx}
+        return [files[f] for f in self.written if files.get(f) is not None]
 
 
 class ReportError(RuntimeError):
     """A report that could not be made, with a message for the person who asked for it."""
-
-
-# ------------------------------------------------------------------------------ templating
-
-
-def sym(text: object) -> Markup:
-    """Escape, then turn only ``_{…}``, ``^{…}`` and ``hat{…}`` into sub/sup/circumflex markup."""
-    s = str(escape(text))
-    s = re.sub(r"hat\{([^{}<>]*)\}", r'<span class="hat">\1</span>', s)
-    s = re.sub(r"_\{([^{}<>]*)\}", r"<sub>\1</sub>", s)
-    s = re.sub(r"\^\{([^{}<>]*)\}", r"<sup>\1</sup>", s)
-    return Markup(s)
-
-
-def css_string(text: object) -> Markup:
-    """A quoted CSS string for a <style> block: ASCII punctuation as hex escapes (no quote,
-    backslash or '</style' can end it early); letters, digits, spaces and CJK as they are."""
-    out = []
-    for ch in str(text):
-        if ch.isalnum() or ch in " \u3000" or (ord(ch) > 127 and ch.isprintable()):
-            out.append(ch)
-        else:
-            out.append(f"\\{ord(ch):x} ")
-    return Markup('"' + "".join(out) + '"')
-
-
-def template_env(templates_dir: Path = TEMPLATES_DIR) -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(templates_dir),
-        autoescape=select_autoescape(default=True, default_for_string=True),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-    )
-    env.filters["sym"] = sym
-    env.filters["css_string"] = css_string
-    return env
-
-
-def render_html(context: Mapping[str, Any], templates_dir: Path = TEMPLATES_DIR) -> str:
-    return template_env(templates_dir).get_template(TEMPLATE).render(**context)
-
-
-# ------------------------------------------------------------------------------ WeasyPrint
-
-
-def _weasyprint():
-    import weasyprint
-    from weasyprint.urls import URLFetcher, URLFetcherResponse
-
-    return weasyprint, URLFetcher, URLFetcherResponse
-
-
-def template_fetcher(root: Path = TEMPLATES_DIR):
-    """A WeasyPrint URL fetcher that serves files inside ``root`` and refuses everything else.
-
-    Refused: other folders (file:///etc/passwd, ../ tricks, symlinks out), http(s), data:, ftp.
-    Every URL asked for is kept in ``.requested``; the ones served in ``.served``.
-    """
-    _, URLFetcher, URLFetcherResponse = _weasyprint()
-    base = Path(root).resolve()
-
-    class TemplateOnlyFetcher(URLFetcher):
-        def __init__(self):
-            super().__init__(allowed_protocols={"file"}, allow_redirects=False)
-            self.requested: list[str] = []
-            self.served: list[str] = []
-
-        def fetch(self, url, headers=None):
-            self.requested.append(url)
-            parts = urlsplit(url)
-            if parts.scheme.lower() != "file" or parts.netloc not in ("", "localhost"):
-                raise ValueError(f"refused (only report_templates/ is served): {url}")
-            path = Path(unquote(parts.path)).resolve()
-            if not path.is_relative_to(base) or not path.is_file():
-                raise ValueError(f"refused (only report_templates/ is served): {url}")
-            kind = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
-            self.served.append(url)
-            return URLFetcherResponse(
-                path.as_uri(), body=path.read_bytes(), headers={"Content-Type": kind}
-            )
-
-    return TemplateOnlyFetcher()
-
-
-class _Capture(logging.Handler):
-    """WeasyPrint's warnings raised by this thread (renders may run in parallel)."""
-
-    def __init__(self):
-        super().__init__(logging.WARNING)
-        self.thread = threading.get_ident()
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.thread == self.thread:
-            self.messages.append(record.getMessage())
-
-
-LAYOUT_GC_THRESHOLD = (50_000, 20, 20)  # Python's default: (700, 10, 10)
-_gc_lock = threading.Lock()
-_gc_users = 0
-_gc_saved: tuple[int, int, int] = gc.get_threshold()
-
-
-@contextlib.contextmanager
-def fewer_collections() -> Iterator[None]:
-    """Python's cyclic collector, held back while WeasyPrint lays a report out.
-
-    A layout allocates millions of objects that live until the PDF is written; at the default
-    thresholds the collector walks them, and every object imported or loaded before, again and
-    again: a third of a long report's time. Objects alive before the layout (collected first)
-    are frozen out of those walks, the young generation is collected every 50,000 allocations instead of 700, and
-    the layout's own garbage is collected once at the end, so the peak stays where it was.
-    Process-wide settings: the first of concurrent renders changes them, the last restores."""
-    global _gc_users, _gc_saved
-    with _gc_lock:
-        if _gc_users == 0:
-            _gc_saved = gc.get_threshold()
-            gc.collect()  # garbage frozen now would stay for the whole layout
-            gc.freeze()
-            gc.set_threshold(*LAYOUT_GC_THRESHOLD)
-        _gc_users += 1
-    try:
-        yield
-    finally:
-        with _gc_lock:
-            _gc_users -= 1
-            if _gc_users == 0:
-                gc.collect()  # the layout's cycles; the frozen objects are not walked
-                gc.unfreeze()
-                gc.set_threshold(*_gc_saved)
-
-
-def render_pdf(html: str, fetcher=None) -> tuple[bytes, int, list[str]]:
-    """PDF bytes, page count and WeasyPrint's warnings (e.g. '.notdef' for a missing glyph)."""
-    weasyprint, _, _ = _weasyprint()
-    fetcher = fetcher or template_fetcher()
-    capture = _Capture()
-    logger = logging.getLogger("weasyprint")
-    logger.addHandler(capture)
-    try:
-        with fewer_collections():
-            doc = weasyprint.HTML(
-                string=html, base_url=TEMPLATES_DIR.as_uri() + "/", url_fetcher=fetcher
-            ).render()
-            pdf, pages = doc.write_pdf(), len(doc.pages)
-            del doc  # before the collection at the end of the block
-    finally:
-        logger.removeHandler(capture)
-    return pdf, pages, capture.messages
-
-
-# ------------------------------------------------------------------------------ XLSX
-
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _decimals_format(d: int) -> str:
-    return "0" if d <= 0 else "0." + "0" * d
-
-
-def put(ws, row: int, col: int, value: Any, number_format: str | None = None):
-    """Write one cell; text is always text, never a formula (no '=', '+', '-', '@' injection)."""
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles.cell_style import StyleArray
-
-    cell = ws.cell(row=row, column=col)
-    if value is None:
-        return cell
-    if isinstance(value, str):
-        text = ILLEGAL_CHARACTERS_RE.sub("", value)
-        cell.value = text
-        cell.data_type = "s"  # even when openpyxl guessed 'f' from a leading '='
-        if text.startswith(_FORMULA_START):
-            style = StyleArray(cell._style) if cell._style is not None else StyleArray()
-            style.quotePrefix = 1  # Excel keeps it text when someone edits the cell
-            cell._style = style
-        return cell
-    cell.value = value
-    if number_format:
-        cell.number_format = number_format
-    return cell
-
-
-def render_xlsx(context: Mapping[str, Any], rows: Sequence[Mapping], plan: Plan) -> bytes:
-    """The indicator table (and every area's rows) as a workbook with Chinese headers."""
-    from io import BytesIO
-
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-    from openpyxl.utils import get_column_letter
-
-    header_font = Font(bold=True, color="1F3B57")
-    header_fill = PatternFill("solid", fgColor="E9EEF3")
-    wrap = Alignment(wrap_text=True, vertical="center")
-
-    def header(ws, titles: list[tuple[str, float]]):
-        for col, (title, width) in enumerate(titles, start=1):
-            c = put(ws, 1, col, title)
-            c.font, c.fill, c.alignment = header_font, header_fill, wrap
-            ws.column_dimensions[get_column_letter(col)].width = width
-        ws.freeze_panes = "C2"
-        ws.auto_filter.ref = f"A1:{get_column_letter(len(titles))}1"
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "主要指标"
-    header(
-        ws,
-        [
-            ("序号", 6),
-            ("指标名称", 36),
-            ("单位", 10),
-            ("类别", 18),
-            ("属性", 8),
-            ("基期年份", 9),
-            ("基期值x0", 10),
-            ("目标（规划表述）", 14),
-            ("目标值x*", 10),
-            ("现值xc", 10),
-            ("τ", 7),
-            ("p", 8),
-            ("ρ", 8),
-            ("预测x̂T", 10),
-            ("年均增速", 9),
-            ("状态", 10),
-            ("未达标单位", 20),
-            ("注", 50),
-        ],
-    )
-    notes: dict[int, list[str]] = {}
-    for f in context["table"]["footnotes"]:
-        for number in f["numbers"]:
-            notes.setdefault(number, []).append(f["text"])
-    r = 2
-    for cat in context["table"]["categories"]:
-        for row in cat["rows"]:
-            raw, d = row["raw"], row["decimals"]
-            fmt_d = _decimals_format(d)
-            put(ws, r, 1, row["number"])
-            put(ws, r, 2, row["name"])
-            put(ws, r, 3, row["unit"])
-            put(ws, r, 4, row["category"])
-            put(ws, r, 5, row["attribute_label"])
-            put(ws, r, 6, int(row["baseline_year"]) if row["baseline_year"] else None)
-            put(ws, r, 7, raw["baseline"], fmt_d)
-            put(ws, r, 8, row["target"])
-            put(ws, r, 9, raw["target"], fmt_d)
-            put(ws, r, 10, raw["value"], fmt_d)
-            put(ws, r, 11, raw["tau"], "0.00")
-            put(ws, r, 12, raw["p"], "0.000")
-            put(ws, r, 13, raw["rho"], "0.000")
-            put(ws, r, 14, raw["projection"], fmt_d)
-            put(ws, r, 15, raw["cagr"], "0.0%")
-            put(ws, r, 16, row["status"])
-            put(ws, r, 17, "、".join(row.get("failing_units") or []) or None)
-            put(ws, r, 18, "；".join(notes.get(row["number"], [])) or None)
-            r += 1
-
-    ws2 = wb.create_sheet("分地区")
-    header(
-        ws2,
-        [
-            ("地区代码", 12),
-            ("地区", 12),
-            ("序号", 6),
-            ("指标名称", 36),
-            ("基期值", 10),
-            ("现值", 10),
-            ("目标值", 10),
-            ("p", 8),
-            ("ρ", 8),
-            ("是否达标", 9),
-            ("状态", 10),
-        ],
-    )
-    decimals = {i.number: i.decimals for i in plan.indicators}
-    names = {i.number: i.name_zh for i in plan.indicators}
-    for r, row in enumerate(sorted(rows, key=lambda x: (x["area"], x["number"])), start=2):
-        fmt_d = _decimals_format(decimals.get(row["number"], 2))
-        put(ws2, r, 1, str(row["area"]))
-        put(ws2, r, 2, row.get("area_name"))
-        put(ws2, r, 3, row["number"])
-        put(ws2, r, 4, names.get(row["number"], ""))
-        put(ws2, r, 5, row.get("baseline"), fmt_d)
-        put(ws2, r, 6, row.get("value"), fmt_d)
-        put(ws2, r, 7, row.get("target"), fmt_d)
-        put(ws2, r, 8, row.get("p"), "0.000")
-        put(ws2, r, 9, row.get("rho"), "0.000")
-        met = row.get("met")
-        put(ws2, r, 10, None if met is None else ("是" if met else "否"))
-        put(ws2, r, 11, row.get("status"))
-
-    if context.get("text_goals"):
-        ws4 = wb.create_sheet("正文目标")
-        header(
-            ws4,
-            [("编号", 6), ("目标", 36), ("单位", 10), ("目标值", 14), ("规划原文", 60),
-             ("状态", 10), ("评定人", 10), ("评定理由", 40)],
-        )  # fmt: skip
-        for r, g in enumerate(context["text_goals"], start=2):
-            review = g.get("review") or {}
-            cells = [g["goal"], g["name"], g["unit"], g["target"], g["text"], g["status"]]
-            for col, value in enumerate([*cells, review.get("by"), review.get("reason")], 1):
-                put(ws4, r, col, value)
-
-    ws3 = wb.create_sheet("说明")
-    cover, app = context["cover"], context["appendix"]
-    info = [
-        ("规划", cover["title"]),
-        ("评估", cover["subtitle"]),
-        ("数据年份", cover["data_year"]),
-        ("数据截至", cover["as_of"]),
-        ("编制单位", cover["issuing_body"]),
-        ("程序版本", app["code_version"]),
-        ("规划定义校验值", app["definition_checksum"]),
-    ]
-    for r, (k, v) in enumerate(info, start=1):
-        put(ws3, r, 1, k).font = header_font
-        put(ws3, r, 2, v)
-    ws3.column_dimensions["A"].width = 16
-    ws3.column_dimensions["B"].width = 70
-
-    buf = BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
-
-
-# ------------------------------------------------------------------------------ atomic writes
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-STALE_PART_SECONDS = 600
-
-
-def remove_stale_parts(folder: Path) -> int:
-    """Temporary files a killed render left behind (older than any render takes)."""
-    removed = 0
-    if not folder.is_dir():
-        return 0
-    for part in folder.glob(".*.part"):
-        try:
-            if time.time() - part.stat().st_mtime > STALE_PART_SECONDS:
-                part.unlink()
-                removed += 1
-        except OSError:
-            continue
-    return removed
-
-
-def write_atomically(contents: Mapping[Path, bytes]) -> None:
-    """Write every file or none: temporary files in the target folder, fsync, then os.replace.
-
-    A failure before the replacements leaves the previous files untouched and no temporary file
-    behind.
-    """
-    for folder in {p.parent for p in contents}:
-        remove_stale_parts(folder)
-    temps: dict[Path, Path] = {}
-    try:
-        for path, data in contents.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-            temps[path] = Path(tmp)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)
-        for path, tmp in temps.items():
-            os.replace(tmp, path)
-    except BaseException:
-        for tmp in temps.values():
-            tmp.unlink(missing_ok=True)
-        raise
-    for folder in {p.parent for p in contents}:
-        _fsync_dir(folder)
 
 
 # ------------------------------------------------------------------------------ Load → Process → Save
@@ -480,18 +103,23 @@ class ReportInputs:
     source_files: list[dict]
     definition_checksum: str
     code_version: str
+    commentary: str | None = None  # the bureau's commentary file's text, if it has one
+    commentary_name: str = ""  # where it came from, for messages
+    issued_on: date | None = None  # the report's date (default: today in the bureau's zone)
 
 
 def load_inputs(a: Assessment, engine: Engine, as_of: datetime | None = None) -> ReportInputs:
     """The report's inputs; ``as_of`` only for a reproduction (as in ``report_stem``): its quality
     issues are those open at that moment, else those open now (the nightly run's quality check
     may close or open some after the assessment's moment, and its report shows them)."""
+    from flows.commentary import read_commentary
     from flows.common import catalog, code_version
     from warehouse.observations import source_files
     from warehouse.results import load_quality_issues
 
     cat = catalog()
     ids = set(a.source_file_ids())
+    commentary_path, commentary = read_commentary(a.plan_id, a.stage, a.data_year)
     files = source_files(engine)
     used = [] if files.empty else files[files["id"].isin(ids)].to_dict("records")
     return ReportInputs(
@@ -501,6 +129,8 @@ def load_inputs(a: Assessment, engine: Engine, as_of: datetime | None = None) ->
         source_files=used,
         definition_checksum=cat.checksum(),
         code_version=code_version(),
+        commentary=commentary,
+        commentary_name=str(commentary_path),
     )
 
 
@@ -522,11 +152,19 @@ def build_report(
     inputs: ReportInputs,
     *,
     issued_on: date | None = None,
+    pdf: bool = True,
 ) -> tuple[dict, str, bytes, int, list[str], bytes]:
-    """Process: context, HTML, PDF and XLSX bytes (nothing written)."""
+    """Process: context, HTML, PDF and XLSX bytes (nothing written; no PDF laid out, and empty
+    bytes and 0 pages instead, when ``pdf`` is false)."""
     from flows.evaluate import settings_thresholds
+    from transforms.commentary import parse_commentary
 
     s = get_settings()
+    commentary = (
+        parse_commentary(inputs.commentary, {i.number for i in inputs.plan.indicators})
+        if inputs.commentary
+        else None
+    )
     ctx = build_context(
         inputs.plan,
         a.rows,
@@ -542,16 +180,17 @@ def build_report(
         review_history=a.review_history,
         thresholds=thresholds_for(inputs.plan, settings_thresholds()),
         issuing_body=s.issuing_body,
-        issued_on=issued_on,
+        issued_on=issued_on or inputs.issued_on,
         generated_at=datetime.now(UTC),
         code_version=inputs.code_version,
         definition_checksum=inputs.definition_checksum,
         timezone=s.timezone,
+        commentary=commentary,
     )
     html = render_html(ctx)
-    pdf, pages, warnings = render_pdf(html)
-    xlsx = render_xlsx(ctx, a.rows, inputs.plan)
-    return ctx, html, pdf, pages, warnings, xlsx
+    pdf_bytes, pages, warnings = render_pdf(html) if pdf else (b"", 0, [])
+    xlsx = render_xlsx(ctx, a.rows, inputs.plan, a.values)
+    return ctx, html, pdf_bytes, pages, warnings, xlsx
 
 
 def _inputs_record(a: Assessment, inputs: ReportInputs) -> dict:
@@ -582,14 +221,20 @@ def render_report(
     inputs: ReportInputs | None = None,
     as_of: datetime | None = None,
     fence: Fence | None = None,
+    formats: Sequence[str] | None = None,
+    issued_on: date | None = None,
 ) -> ReportFiles:
-    """Render one assessment to PDF, HTML and XLSX in the reports folder and record them
-    (``as_of`` only for a reproduction as of a past moment: see ``load_inputs``). Under a
-    pipeline lock (``fence``, default: the one this process holds) the files are put in place
-    and recorded only while the run still holds it."""
+    """Render one assessment to PDF, HTML, XLSX and DOCX (or only ``formats``) in the reports
+    folder, keep the files they replace in reports/archive, and record them (``as_of`` only for
+    a reproduction as of a past moment: see ``load_inputs``). Under a pipeline lock (``fence``,
+    default: the one this process holds) the files are put in place and recorded only while the
+    run still holds it."""
     from warehouse.lock import held_fence
 
     fence = fence or held_fence()
+    formats = tuple(f for f in FORMATS if formats is None or f in formats)
+    if not formats:
+        raise ReportError(f"未指定报告格式 no report format among {FORMATS}")
     started = time.perf_counter()
     if engine is None:
         from flows.common import warehouse
@@ -598,20 +243,30 @@ def render_report(
     inputs = inputs or load_inputs(a, engine, as_of)
     folder = Path(out_dir or get_settings().reports_dir)
     stem = stem or report_stem(a.plan_id, a.stage, a.data_year)
-    _, html, pdf, pages, warnings, xlsx = build_report(a, inputs)
+    ctx, html, pdf, pages, warnings, xlsx = build_report(
+        a, inputs, issued_on=issued_on, pdf="pdf" in formats
+    )
     for w in warnings:
         log.warning("WeasyPrint: %s", w)
+    docx = render_docx(ctx) if "docx" in formats else b""
     paths = {fmt: folder / f"{stem}.{fmt}" for fmt in FORMATS}
-    data = {"pdf": pdf, "html": html.encode("utf-8"), "xlsx": xlsx}
+    data = {"pdf": pdf, "html": html.encode("utf-8"), "xlsx": xlsx, "docx": docx}
+    # the current files are kept in reports/archive, in the same all-or-none write as the new ones
+    archived = archive_contents(
+        [paths[f] for f in formats], folder / ARCHIVE_DIR, previous_as_of(engine, paths["pdf"])
+    )
     if fence is not None:
         fence.check(engine, "替换报告文件 / replacing the report files")
-    write_atomically({paths[f]: data[f] for f in FORMATS})
+    write_atomically({**archived, **{paths[f]: data[f] for f in formats}})
+    notices = commentary_notices(ctx, inputs.commentary_name)
+    for n in notices:
+        log.warning("%s", n)
 
     from flows.incremental import with_content_key
     from warehouse.results import record_report
 
     record_inputs = with_content_key(_inputs_record(a, inputs), a, inputs)
-    for fmt in FORMATS:
+    for fmt in formats:
         if fence is not None:
             fence.check(engine, "记录报告 / recording the report")
         record_report(
@@ -633,7 +288,34 @@ def render_report(
         pages=pages,
         seconds=round(time.perf_counter() - started, 3),
         warnings=tuple(warnings),
+        docx=paths["docx"],
+        notices=tuple(notices),
+        archived=tuple(archived),
+        written=formats,
     )
+
+
+def commentary_notices(ctx: Mapping[str, Any], source: str) -> list[str]:
+    """What the reader of the command's output must check in the commentary file."""
+    check = ctx["appendix"]["commentary_check"]
+    return [f"{source}：{t}" for t in [*check["stale"], *check["problems"]]]
+
+
+def previous_as_of(engine, pdf: Path) -> datetime | None:
+    """The as-of moment of the report now at ``pdf`` (from its record), if there is one."""
+    if not pdf.exists() or not hasattr(engine, "connect"):
+        return None
+    from warehouse.results import find_reports
+
+    try:
+        records = find_reports(engine)
+    except Exception:  # noqa: BLE001 - an unrecorded file is archived under its file time
+        return None
+    path = str(pdf.resolve())
+    for r in records:
+        if r["path"] == path and r.get("as_of") is not None:
+            return r["as_of"]
+    return None
 
 
 # ------------------------------------------------------------------------------ mail text
@@ -647,7 +329,9 @@ def mail_text(a: Assessment, plan: Plan, files: ReportFiles) -> tuple[str, str]:
         [
             f"{plan.title_zh}{stage_zh}报告（数据年份{a.data_year}年）见附件。",
             f"数据截至：{a.as_of.astimezone(tz):%Y-%m-%d %H:%M}（{tz.key}）",
-            f"报告文件：{files.pdf.name}（{files.pages}页）；另有 {files.html.name}、{files.xlsx.name}。",
+            f"报告文件：{files.pdf.name}（{files.pages}页）；另有 "
+            + "、".join(p.name for p in files.paths() if p != files.pdf)
+            + "。",
             "",
             "本邮件由 healthplan 评估流水线自动发送。",
         ]
@@ -681,6 +365,8 @@ def report_command(
     as_of: datetime | None = None,
     mail: bool = False,
     allow_incomplete: bool = False,
+    formats: Sequence[str] | None = None,
+    issued_on: date | None = None,
 ) -> int:
     """`healthplan report`: render (and optionally mail) one report; 0 on success, 1 on failure,
     2 for a data year the stage does not allow, 3 for too little data (unless
@@ -719,7 +405,9 @@ def report_command(
             )
             return 3
         stem = report_stem(plan_id, stage, a.data_year, as_of)
-        files = render_report(a, out_dir=folder, stem=stem, as_of=as_of)
+        files = render_report(
+            a, out_dir=folder, stem=stem, as_of=as_of, formats=formats, issued_on=issued_on
+        )
     except DataYearError as e:
         err.print(f"[red]报告未生成 report not rendered:[/] {e}")
         return 2
@@ -746,6 +434,13 @@ def report_command(
         out.print(f"  {p}")
     for w in files.warnings:
         err.print(f"[yellow]排版警告 layout warning:[/] {w}")
+    for n in files.notices:
+        err.print(f"[yellow]请核对评述 check the commentary:[/] {n}")
+    for p in files.archived:
+        out.print(f"  上一版已存档 / previous kept: {p}")
+    if mail and files.pages == 0:
+        err.print("[red]邮件未发送：未生成 PDF / mail not sent: no PDF rendered[/]")
+        return 1
     if mail:
         from flows.distribute import MailError, mail_report
 

@@ -39,6 +39,7 @@ import hashlib
 import io
 import itertools
 import math
+import os
 import re
 import zipfile
 from collections import Counter
@@ -53,6 +54,10 @@ import pandas as pd
 
 from healthplan.definitions import Area, Catalog, Plan
 from healthplan.layouts import Layout, LayoutSet
+
+# Byte-for-byte reproducible workbooks: openpyxl's own XML writer, also when lxml is installed
+# (it writes other, equally valid, bytes). Set before openpyxl is first imported.
+os.environ.setdefault("OPENPYXL_LXML", "False")
 
 DEFAULT_SEED = 20161
 DEFAULT_YEARS = range(2015, 2021)

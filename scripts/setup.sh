@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set up a fresh machine for healthplan: Debian packages (CJK fonts, HarfBuzz subsetting, poppler;
-# PostgreSQL 15 with --with-postgres), uv, and the locked Python environment. Safe to run again.
+# PostgreSQL 15 and LibreOffice Writer, which the tests open the DOCX reports with, with
+# --with-postgres), uv, and the locked Python environment. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 want=(fonts-noto-cjk libharfbuzz-subset0 poppler-utils)
-if [[ "${1:-}" == "--with-postgres" ]]; then want+=(postgresql-15); fi
+if [[ "${1:-}" == "--with-postgres" ]]; then want+=(postgresql-15 libreoffice-writer-nogui); fi
 
 missing=()
 for p in "${want[@]}"; do

@@ -14,6 +14,10 @@ from pathlib import Path
 
 import pytest
 
+# openpyxl writes other (equally valid) bytes when lxml is installed (python-docx brings it): the
+# generators' committed files are compared byte for byte, so openpyxl keeps its own XML writer.
+os.environ.setdefault("OPENPYXL_LXML", "False")
+
 # Prefect reads these at import: set them before any test module imports prefect (stack notes).
 _PREFECT_HOME = tempfile.mkdtemp(prefix="healthplan-prefect-")
 atexit.register(shutil.rmtree, _PREFECT_HOME, ignore_errors=True)

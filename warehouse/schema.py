@@ -22,7 +22,7 @@ metadata = sa.MetaData(naming_convention=NAMING_CONVENTION)
 AREA_LEVELS = ("city", "district", "county", "town", "street")
 STAGES = ("mid", "end")
 SEVERITIES = ("info", "warning", "error")
-REPORT_FORMATS = ("pdf", "html", "xlsx")
+REPORT_FORMATS = ("pdf", "html", "xlsx", "docx")
 RUN_OUTCOMES = ("running", "completed", "failed")
 
 

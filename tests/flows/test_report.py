@@ -151,6 +151,7 @@ def test_files_land_in_the_reports_folder_under_plan_stage_year(env, rendered):
     assert files.pdf == reports / "demo_mid_2018.pdf"
     assert files.html == reports / "demo_mid_2018.html"
     assert files.xlsx == reports / "demo_mid_2018.xlsx"
+    assert files.docx == reports / "demo_mid_2018.docx"
     assert all(p.stat().st_size > 0 for p in files.paths())
     assert not list(reports.glob(".*.part"))
     assert files.pdf.read_bytes().startswith(b"%PDF-")
@@ -217,7 +218,7 @@ def test_a_render_leaves_none_of_its_layout_behind_for_the_collector():
 def test_the_collector_is_held_back_only_during_the_layout():
     import gc
 
-    from flows.report import LAYOUT_GC_THRESHOLD, fewer_collections, render_pdf, template_fetcher
+    from writers.pdf import LAYOUT_GC_THRESHOLD, fewer_collections, render_pdf, template_fetcher
 
     default = gc.get_threshold()
     seen = []
@@ -247,7 +248,7 @@ def test_page_count_and_toc_page_numbers(rendered):
     pages = int(re.search(r"^Pages:\s+(\d+)", info, flags=re.M).group(1))
     assert pages == files.pages >= 8
     toc = pdftext(files.pdf, 2)
-    for title in ("三、存在问题", "六、数据质量说明", "附录"):
+    for title in ("四、存在问题及原因分析", r"附件2\s*数据质量说明", r"附件4\s*评估方法"):
         m = re.search(rf"^\s*{title}\s*\.{{3,}}\s*(\d+)\s*$", toc, flags=re.M)
         assert m, (title, toc)
         page = int(m.group(1))
@@ -265,8 +266,9 @@ def test_each_file_is_recorded_with_checksum_and_inputs(env, rendered):
 
     files, _ = rendered
     recorded = {r["format"]: r for r in find_reports(env["engine"], "demo", "mid")}
-    assert set(recorded) == {"pdf", "html", "xlsx"}
-    for fmt, path in (("pdf", files.pdf), ("html", files.html), ("xlsx", files.xlsx)):
+    assert set(recorded) == {"pdf", "html", "xlsx", "docx"}
+    for fmt, path in (("pdf", files.pdf), ("html", files.html), ("xlsx", files.xlsx),
+                      ("docx", files.docx)):  # fmt: skip
         r = recorded[fmt]
         assert r["checksum"] == hashlib.sha256(path.read_bytes()).hexdigest()
         assert Path(r["path"]) == path.resolve()
@@ -294,7 +296,7 @@ def test_xlsx_has_chinese_headers_number_formats_and_a_frozen_header(rendered):
     assert first["ρ"].number_format == "0.000" and first["τ"].number_format == "0.00"
     row8 = {h: c for h, c in zip(headers, ws[9], strict=True)}
     assert row8["现值xc"].number_format == "0"  # indicator 8 has 0 decimals
-    assert set(wb.sheetnames) == {"主要指标", "分地区", "说明"}
+    assert set(wb.sheetnames) == {"主要指标", "分地区", "说明", "年度数据", "数据质量", "数据来源"}
 
 
 # ------------------------------------------------------------------------------ hostile values
@@ -449,7 +451,33 @@ def test_a_write_that_fails_midway_leaves_no_partial_file(tmp_path, monkeypatch)
     with pytest.raises(OSError):
         report.render_report(demo_assessment(), out_dir=tmp_path, engine=object(), inputs=_inputs())
     assert {p: p.read_bytes() for p in old} == old
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in old)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == sorted(p.name for p in old)
+    assert not list(tmp_path.glob("archive/*"))  # nor half an archive
+
+
+@pytest.mark.integration
+def test_a_new_render_keeps_the_previous_files_in_the_archive(env, tmp_path):
+    from flows import report
+
+    _previous(tmp_path)
+    files = report.render_report(
+        demo_assessment(), out_dir=tmp_path, engine=env["engine"], inputs=_inputs(),
+        formats=["html", "xlsx", "docx"],
+    )  # fmt: skip
+    assert files.paths() == [files.html, files.xlsx, files.docx]
+    archived = sorted(p.name for p in (tmp_path / "archive").iterdir())
+    assert len(archived) == 2 and all(n.startswith("demo_mid_2018_asof") for n in archived)
+    assert {p.suffix for p in (tmp_path / "archive").iterdir()} == {".html", ".xlsx"}
+    kept = {p.suffix: p.read_bytes() for p in (tmp_path / "archive").iterdir()}
+    assert kept[".html"] == b"previous html" and kept[".xlsx"] == b"previous xlsx"
+    assert (tmp_path / "demo_mid_2018.pdf").read_bytes() == b"previous pdf"  # not asked for
+    assert files.html.read_bytes() != b"previous html"
+    # the same file again is not archived twice; a different one gets its own name
+    again = report.render_report(
+        demo_assessment(), out_dir=tmp_path, engine=env["engine"], inputs=_inputs(),
+        formats=["xlsx"],
+    )  # fmt: skip
+    assert len(list((tmp_path / "archive").iterdir())) == 3 and again.archived
 
 
 def test_write_atomically_replaces_all_files(tmp_path):
@@ -606,7 +634,7 @@ def test_report_flow_renders_in_parallel_and_publishes_the_paths(env, prefect_ha
     artifact = Artifact.get("evaluation-reports")
     assert set(result) == {"demo/mid", "demo/end"}
     for paths in result.values():
-        assert [Path(p).suffix for p in paths] == [".pdf", ".html", ".xlsx"]
+        assert [Path(p).suffix for p in paths] == [".pdf", ".html", ".xlsx", ".docx"]
         assert all(Path(p).exists() for p in paths)
     assert artifact is not None and "demo_end_2020.pdf" in artifact.data
 
@@ -616,7 +644,8 @@ def test_report_flow_renders_in_parallel_and_publishes_the_paths(env, prefect_ha
 
 def _comparable(text: str) -> str:
     """PDF text without the moment it was generated (the appendix prints it)."""
-    return re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?", "<moment>", text)
+    text = re.sub(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?", "<moment>", text)
+    return re.sub(r"\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}", "<moment>", text)
 
 
 def _spawned_during(run) -> dict:
@@ -880,3 +909,35 @@ def test_report_flow_fails_on_a_report_that_cannot_be_written_as_before(env, pre
         assert not list(reports.glob(".*.part"))
     finally:
         blocked.rmdir()
+
+
+@pytest.mark.integration
+def test_report_date_and_formats_are_chosen_on_the_command_line(env, monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+    from healthplan.settings import get_settings
+
+    monkeypatch.setenv("HEALTHPLAN_REPORTS_DIR", str(tmp_path / "reports"))
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        # the demo warehouse here holds no values: rendered all the same, marked 数据不完整
+        args = ["report", "--plan", "demo", "--stage", "mid", "--year", "2018",
+                "--allow-incomplete"]  # fmt: skip
+        done = runner.invoke(app, [*args, "--format", "html", "--format", "docx",
+                                   "--date", "2019-03-20"])  # fmt: skip
+        bad = runner.invoke(app, [*args, "--date", "2019-13-01"])
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert done.exit_code == 0, done.output
+    written = sorted(p.name for p in (tmp_path / "reports").iterdir() if p.is_file())
+    assert written == ["demo_mid_2018.docx", "demo_mid_2018.html"]
+    html = (tmp_path / "reports" / "demo_mid_2018.html").read_text(encoding="utf-8")
+    assert '<div class="date">2019年3月20日</div>' in html
+    from docx import Document
+
+    doc = Document(str(tmp_path / "reports" / "demo_mid_2018.docx"))
+    assert "2019年3月20日" in [p.text for p in doc.paragraphs]
+    assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output

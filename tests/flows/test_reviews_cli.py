@@ -207,7 +207,7 @@ def test_a_report_from_too_little_data_is_refused_or_marked_incomplete(longhu, c
     assert code == 0, err
     (pdf,) = (longhu["tmp"] / "reports").glob("longhu_mid_2018_asof*.pdf")
     pages = pdf_text(pdf).split("\f")[:-1]
-    assert "数据不完整：2018年仅有0项数值指标有数据" in flat(pages[0])  # the cover
+    assert "【数据不完整】2018年仅有0项数值指标有数据" in flat(pages[0])  # the cover
     assert all("数据不完整" in flat(page) for page in pages)  # every page's header
     assert len(pages) > 3
 

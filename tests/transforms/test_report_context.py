@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, date, datetime
 
@@ -131,7 +132,7 @@ def demo_plan(**overrides) -> Plan:
         ind(
             8,
             "三、保障",
-            "家庭医生签约率",
+            "以镇（街道）为单位疫苗接种率",
             "%",
             "higher",
             1.0,
@@ -336,9 +337,11 @@ def test_narrative_is_generated_from_the_counts(mid):
     assert "8项主要指标中" in text
     for status, n in counts.items():
         assert f"{status}{n}项" in text
-    assert "时间进度τ=0.60" in text
+    assert "时间进度为60%" in text
     assert "约束性指标4项中" in text
-    assert "倒退2项（指标1、7）" in text  # indicators behind schedule are named
+    assert (
+        "倒退2项（“注册护士”、“以镇（街道）为单位疫苗接种率”）" in text
+    )  # indicators behind schedule are named
     assert "南镇" in text  # per-unit failures are named
     assert "按最弱单位南镇评定为倒退" in text  # and the status they give the indicator
 
@@ -348,7 +351,9 @@ def test_narrative_changes_with_the_numbers():
     better.loc[(better["number"] == 1) & (better["year"] == 2018), "value"] = 3.1
     ctx, _ = demo_context(values=better)
     text = "".join(ctx["overview"]["narrative"])
-    assert "已实现2项" in text and "倒退1项（指标7）" in text  # 7: its weakest town
+    assert (
+        "已实现2项" in text and "倒退1项（“以镇（街道）为单位疫苗接种率”）" in text
+    )  # 7: its weakest town
 
 
 # ------------------------------------------------------------------------------ 三、problems
@@ -366,15 +371,15 @@ def test_binding_indicators_not_on_track_come_first(mid):
     assert order.index("binding") < order.index("other")
     # 5 awaits a reviewer: named apart, not counted among the judged ones
     assert p["intro"] == (
-        "已评估的3项约束性指标中，3项未达到时间进度要求（指标1、2、7），首先列出。"
-        "约束性指标5待人工评定，暂不计入（见下文）。"
+        "已评估的3项约束性指标中，3项未达到时间进度要求（“注册护士”、“床位使用率”、“以镇（街道）为单位疫苗接种率”），"
+        "首先列出。约束性指标“高血压患者规范管理率”待人工评定，暂不计入（见下文）。"
     )
     # the qualitative binding indicator is not judged lagging, but listed as not assessable
     assert [i["number"] for i in p["unknown"]] == [5, 6]
     units = p["units"][0]
     assert units["number"] == 7 and "南镇90.00%" in units["text"]
     facts = p["binding"][1]["text"]
-    assert "p=0.450" in facts and "ρ=0.750" in facts and "难以达到目标" in facts
+    assert "完成进度45.0%" in facts and "进度比0.75" in facts and "难以达到目标" in facts
 
 
 def test_binding_problems_at_end_of_term_are_every_judged_one_not_achieved():
@@ -386,7 +391,7 @@ def test_binding_problems_at_end_of_term_are_every_judged_one_not_achieved():
     # awaiting a reviewer is not "not achieved": named apart in the sentence
     intro = ctx["problems"]["intro"]
     assert intro.startswith(f"已评估的3项约束性指标中，{len(binding)}项未达到规划目标要求")
-    assert "约束性指标5待人工评定" in intro and "4项约束性指标中" not in intro
+    assert "约束性指标“高血压患者规范管理率”待人工评定" in intro and "4项约束性指标中" not in intro
 
 
 def test_custom_thresholds_change_the_binding_list_and_the_method_table():
@@ -413,7 +418,8 @@ def test_suggestions_are_computed_from_the_numbers(mid):
     # 7: the district meets it, a town does not
     assert "南镇90.00%" in items[7]
     data = "".join(ctx["suggestions"]["data_items"])
-    assert "指标6缺少2018年数据" in data and "指标5为定性目标" in data
+    assert "“每千人口执业药师”（指标6）缺少2018年数据" in data
+    assert "“高血压患者规范管理率”（指标5）为定性目标" in data
 
 
 # ------------------------------------------------------------------------------ 五、areas
@@ -462,7 +468,7 @@ def test_baseline_reconciliation_shows_table_text_and_warehouse(mid):
     assert by_number[3]["text"] == "21.5（2015年）"
     assert 1 not in by_number  # identical
     assert "评估采用规划所列基期值" in q["baseline_summary"]
-    assert "规划未列基期值的采用数据仓库2015年值" in q["baseline_summary"]
+    assert "规划未列基期值的采用报送数据2015年值" in q["baseline_summary"]
 
 
 def test_only_open_issues_touching_reported_numbers_are_listed(mid):
@@ -478,14 +484,20 @@ def test_cover_appendix_and_toc(mid):
     c = ctx["cover"]
     assert c["title"] == "示例区卫生健康“十三五”规划" and c["subtitle"] == "中期评估报告"
     assert c["data_year"] == "2018年" and c["issued_on"] == "2019年3月15日"
-    assert c["as_of"] == "2019-03-01 10:00（Asia/Shanghai）"
+    assert c["as_of"] == "2019年3月1日 10:00（北京时间）"
     assert c["issuing_body"] == "示例区卫生健康局"
     app = ctx["appendix"]
     assert app["sources"][0]["checksum"] == "a" * 12
     assert app["sources"][0]["name"] == "resources_2018.xlsx"
     assert app["code_version"] == "abc123" and app["definition_checksum"] == "f" * 12
     ids = [e["id"] for e in ctx["toc"]]
-    assert ids[:2] == ["sec-overview", "sec-table"] and "sec-appendix" in ids
+    assert ids[:3] == ["sec-overview", "sec-achievements", "sec-table"]
+    titles = [e["title"] for e in ctx["toc"] if e["level"] == 1]
+    assert titles[:5] == [
+        "一、基本情况", "二、主要成效", "三、主要指标完成情况", "四、存在问题及原因分析",
+        "五、下一步工作建议",
+    ]  # fmt: skip
+    assert [t.split("　")[0] for t in titles[5:]] == ["附件1", "附件2", "附件3", "附件4", "附件5"]
 
 
 def test_the_source_list_counts_the_rows_each_file_lost_to_the_quarantine():
@@ -493,8 +505,8 @@ def test_the_source_list_counts_the_rows_each_file_lost_to_the_quarantine():
     quarantined per file, and a sentence pointing to the quality section when any were."""
     ctx, _ = demo_context()
     app = ctx["appendix"]
-    assert app["sources"][0]["received_at"] == "2019-02-01 16:30"
-    assert app["sources_zone"] == "Asia/Shanghai"
+    assert app["sources"][0]["received_at"] == "2019年2月1日 16:30"
+    assert app["sources_zone"] == "北京时间"
     assert app["sources"][0]["rows_rejected"] == "—"  # not recorded
     assert "隔离" not in app["sources_summary"]
     partial = [{**SOURCES[0], "rows_rejected": 0}, {**SOURCES[0], "id": 2, "rows_rejected": 3},
@@ -502,8 +514,8 @@ def test_the_source_list_counts_the_rows_each_file_lost_to_the_quarantine():
     app = demo_context(source_files=pd.DataFrame(partial))[0]["appendix"]
     assert [s["rows_rejected"] for s in app["sources"]] == ["0", "3", "2"]
     assert app["sources_summary"] == (
-        "本报告所用数据来自以下3个已入库文件（按入库顺序）。其中2个文件共有5行未通过校验而被隔离，"
-        "未计入合计；受影响的指标见“六、数据质量说明”。"
+        "本报告所用数据来自以下3个已入库文件（按入库顺序）。其中2个文件共有5行未通过核验而被单独存放，"
+        "未计入合计；受影响的指标见附件“数据质量说明”。"
     )
 
 
@@ -567,3 +579,153 @@ def test_end_of_term_suggestions_give_the_gap_and_the_pace_achieved():
     assert "下一规划期" in ctx["suggestions"]["intro"]
     text = "".join(ctx["overview"]["narrative"])
     assert "未完成目标" in text and "时间进度要求" not in text
+
+
+# ------------------------------------------------------------------------------ issue 19
+
+
+def _sentences(ctx) -> list[str]:
+    """Every generated sentence of the body: overview, problems, suggestions, achievements."""
+    out = list(ctx["overview"]["narrative"]) + [ctx["problems"]["intro"]]
+    out += [e["text"] for s in ctx["problems"]["sections"] for e in s["entries"]]
+    out += [ctx["suggestions"]["intro"], *ctx["suggestions"]["data_items"]]
+    out += [e["text"] for g in ctx["suggestions"]["groups"] for e in g["entries"]]
+    return out
+
+
+def _with_values(plan, fill) -> pd.DataFrame:
+    v = demo_values(plan)
+    return v.assign(value=fill(v))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["no data at all", "everything at target", "nothing moved", "end of term, no data"],
+)
+def test_no_sentence_speaks_of_zero_indicators(case):
+    plan = demo_plan()
+    stage = "end" if case.startswith("end") else "mid"
+    if case in ("no data at all", "end of term, no data"):
+        values = demo_values(plan).iloc[0:0]
+    elif case == "everything at target":
+        values = _with_values(plan, lambda v: v["value"].where(v["year"] < 2016, 1e6))
+    else:
+        base = demo_values(plan)
+        first = base[base["year"] == 2015].set_index(["number", "area_code", "stratum"])["value"]
+        values = base.assign(
+            value=[first.get((n, a, s), x) for n, a, s, x in
+                   zip(base["number"], base["area_code"], base["stratum"], base["value"], strict=True)]
+        )  # fmt: skip
+    ctx, _ = demo_context(stage, plan=plan, values=values)
+    for sentence in _sentences(ctx):
+        assert not re.search(r"(?<![\d.])0项|的0|，0个", sentence), (case, sentence)
+    # and the sentences of 主要成效 (written in the template) get facts, never an empty list
+    ach = ctx["achievements"]
+    assert all(g["entries"] for g in ach["groups"])
+
+
+def test_the_summary_names_indicators_by_name(mid):
+    ctx, _ = mid
+    text = "".join(ctx["overview"]["narrative"])
+    assert "“注册护士”" in text and "“床位使用率”" in text
+    assert "指标1、" not in text and "（指标" not in text
+
+
+def test_the_body_has_no_latin_words_and_no_zone_name(mid):
+    ctx, _ = mid
+    body = _sentences(ctx) + [c["label"] for c in ctx["table"]["columns"]]
+    body += [ctx["cover"]["as_of"], ctx["cover"]["issued_on"]]
+    for text in body:
+        assert not re.search(r"[A-Za-z]{2,}|[τρ]", text), text
+    assert ctx["cover"]["as_of"].endswith("（北京时间）")
+
+
+def test_a_zone_other_than_beijing_is_named_by_its_offset():
+    from transforms.report_format import zone_name
+
+    assert zone_name("Asia/Shanghai") == "北京时间"
+    assert zone_name("Asia/Kolkata") == "协调世界时+5:30"
+    assert zone_name("UTC") == "协调世界时+0"
+
+
+def test_achievements_list_what_is_ahead_with_measured_change(mid):
+    ctx, rows = mid
+    ach = ctx["achievements"]
+    ahead = {
+        r["number"] for r in rows if r["area"] == "D" and r["status"] in ("已实现", "快于预期")
+    }
+    first = ach["groups"][0]
+    assert first["title"].startswith("（一）")
+    assert {e["number"] for e in first["entries"]} == ahead
+    assert ach["count"] == len(ahead)
+    for e in first["entries"]:
+        assert e["value"] != DASH
+
+
+def test_commentary_goes_beside_its_indicator_and_a_changed_status_is_flagged():
+    from transforms.commentary import parse_commentary
+
+    text = (
+        "## 总体\n总体平稳。\n"
+        "## 指标1 注册护士\n<!-- 状态：滞后 -->\n招聘受限。\n"  # indicator 1 is 倒退 now
+        "## 指标3\n<!-- 状态：快于预期 -->\n保持投入。\n"  # not among the problems
+    )
+    commentary = parse_commentary(text, {i.number for i in demo_plan().indicators})
+    ctx, _ = demo_context("mid", commentary=commentary)
+    assert ctx["overview"]["commentary"][0]["runs"][0]["text"] == "总体平稳。"
+    placed = [e for s in ctx["problems"]["sections"] for e in s["entries"] if e["commentary"]]
+    assert [e["number"] for e in placed] == [1]
+    assert placed[0]["commentary"][0]["runs"][0]["text"] == "招聘受限。"
+    notes = ctx["indicator_notes"]["entries"]
+    assert [e["number"] for e in notes] == [3]
+    stale = ctx["appendix"]["commentary_check"]["stale"]
+    assert len(stale) == 1 and "“滞后”" in stale[0] and "“倒退”" in stale[0]
+    assert "indicator_notes" in ctx["headings"]["table_sub"]
+
+
+def issue18_context() -> dict:
+    """The demo context from tiny inline rows carrying every key issue 18 adds."""
+    plan = demo_plan()
+    values = demo_values(plan)
+    rows = assess_plan(plan, AREAS, values, "mid", 2018)
+    extra = {
+        1: {"baseline_source": "规划正文", "inferred": [{"field": "target", "why": "正文写明“翻一番”"}]},
+        2: {"override": {"id": 7, "verdict": "达到", "by": "李四", "reason": "专项核查",
+                         "at": datetime(2019, 2, 2, 1, 0, tzinfo=UTC), "computed_status": "滞后"}},
+        3: {"projection_note": "按近两年速度推算", "jurisdiction_value": 95.5,
+            "jurisdiction_status": "达标", "weakest_unit": "南镇"},
+    }  # fmt: skip
+    rows = [{**r, **extra.get(r["number"], {})} if r["area"] == "D" else r for r in rows]
+    ctx = build_context(
+        plan, rows, values, stage="mid", data_year=2018, as_of=AS_OF, areas=AREAS,
+        with_charts=False, text_goals=[{"text": "建成区域医疗中心", "target": "建成",
+                                        "status": "待人工评定", "review": None}],
+        review_history=[{"number": 5, "verdict": True, "by": "张三", "reason": "抽查",
+                         "at": datetime(2019, 2, 20, 1, 0, tzinfo=UTC)}],
+        acknowledged_issues=[{"kind": "year_on_year_jump", "number": 2, "detail": "修正Z值4.2 / jump",
+                              "by": "王五", "reason": "口径调整"}],
+        incomplete=True, incomplete_counts={"缺少数据的指标": 2},
+    )  # fmt: skip
+    return ctx
+
+
+def test_issue_18_keys_are_rendered_where_they_belong():
+    """Tiny inline rows carrying the keys helpers of issue 18 add: each shows up."""
+    ctx = issue18_context()
+    by_number = {}
+    for f in ctx["table"]["footnotes"]:
+        for n in f["numbers"]:
+            by_number.setdefault(n, []).append(f["text"])
+    assert any("基期值取自规划正文" in t for t in by_number[1])
+    assert any("目标值系按规划推定：正文写明“翻一番”" in t for t in by_number[1])
+    assert any("人工调整：按数据评定为“滞后”，调整为" in t and "（李四" in t and "专项核查" in t
+               for t in by_number[2])  # fmt: skip
+    assert any("按近两年速度推算" in t for t in by_number[3])
+    assert any("全域数值95.50（达标），最薄弱单位为南镇" in t for t in by_number[3])
+    assert table_row(ctx, 2)["overridden"] and table_row(ctx, 1)["baseline_source"] == "规划正文"
+    assert ctx["text_goals"][0]["text"] == "建成区域医疗中心"
+    assert ctx["appendix"]["review_history"][0]["by"] == "张三"
+    ack = ctx["appendix"]["acknowledged"][0]
+    assert ack["detail"] == "波动程度4.2" and ack["by"] == "王五"
+    assert ctx["incomplete"]["present"] and "缺少数据的指标2项" in ctx["incomplete"]["text"]
+    assert "数据不完整" in ctx["cover"]["running_head"]

@@ -17,12 +17,12 @@ def test_a_warehouse_baseline_is_used_and_said_so():
     ctx, rows = demo_context(plan=Plan(**data), with_charts=True)
     row = table_row(ctx, 4)
     assert (row["baseline"], row["baseline_source"]) == ("50.0", "数据仓库")
-    assert "规划未列基期值，基期值取自数据仓库2015年值" in _notes(ctx, 4)
+    assert "规划未列基期值，基期值取自报送的2015年数据" in _notes(ctx, 4)
     assert row["p"] != "—"  # judged against the warehouse's x0
     svg = next(
         e["svg"] for c in ctx["charts"]["categories"] for e in c["entries"] if e["number"] == 4
     )
-    assert "基期（数据仓库）" in svg
+    assert "基期（报送数据）" in svg
     svg1 = next(
         e["svg"] for c in ctx["charts"]["categories"] for e in c["entries"] if e["number"] == 1
     )
@@ -48,9 +48,9 @@ def test_inferred_values_are_footnoted():
     data["indicators"][0]["inferred"] = [{"field": "baseline", "why_zh": "按单位笔误读作每千人口"}]
     data["indicators"][1]["attribute_from_merged_cell"] = True
     ctx, _ = demo_context(plan=Plan(**data))
-    assert "基期值为推定：规划表未列基期值，取自规划正文" in _notes(ctx, 1)
-    assert "基期值为推定：按单位笔误读作每千人口" in _notes(ctx, 1)
-    assert "指标属性为推定：指标属性单元格空白，取自表中上方的合并单元格" in _notes(ctx, 2)
+    assert "基期值系按规划推定：规划表未列基期值，取自规划正文" in _notes(ctx, 1)
+    assert "基期值系按规划推定：按单位笔误读作每千人口" in _notes(ctx, 1)
+    assert "指标属性系按规划推定：指标属性单元格空白，取自表中上方的合并单元格" in _notes(ctx, 2)
     assert [i["field"] for i in table_row(ctx, 1)["inferred"]] == ["baseline", "baseline"]
 
 
@@ -83,18 +83,16 @@ def test_text_goals_are_in_the_context_and_the_report():
         }
     ]
     ctx, _ = demo_context(plan=Plan(**data))
-    assert ctx["text_goals"] == [
-        {
-            "goal": "T1",
-            "name": "县域内就诊率",
-            "unit": "%",
-            "text": "将县域内就诊率提高到90%左右。",
-            "target": "90%左右",
-            "related_indicator": None,
-            "status": "待人工评定",
-            "review": None,
-        }
-    ]
+    (goal,) = ctx["text_goals"]
+    assert {k: goal[k] for k in ("goal", "name", "unit", "text", "target", "status")} == {
+        "goal": "T1",
+        "name": "县域内就诊率",
+        "unit": "%",
+        "text": "将县域内就诊率提高到90%左右。",
+        "target": "90%左右",
+        "status": "待人工评定",
+    }
+    assert goal["related_indicator"] is None and goal["review"] == "—"  # no verdict yet
     html = render_html(ctx)
     assert "仅在规划正文中提出的目标" in html and "县域内就诊率" in html
     assert any(t["id"] == "sec-text-goals" for t in ctx["toc"])

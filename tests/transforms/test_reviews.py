@@ -156,10 +156,10 @@ def test_the_report_context_shows_overrides_history_and_awaiting_ones_apart():
         (11, "王芳", "已知")
     ]
     assert [i["detail"] for i in ctx["quality"]["issues"]] == ["跳升"]  # the open list
-    assert ctx["incomplete"] is False
+    assert ctx["incomplete"]["present"] is False
     assert ctx["incomplete_counts"] == {"with_data": 6, "numeric": 7}
     # 5 awaits a reviewer again (its verdict was withdrawn): named apart, never counted
-    assert "约束性指标5待人工评定" in ctx["problems"]["intro"]
+    assert "约束性指标“高血压患者规范管理率”待人工评定" in ctx["problems"]["intro"]
 
 
 def test_no_sentence_about_zero_binding_indicators():
@@ -172,10 +172,14 @@ def test_no_sentence_about_zero_binding_indicators():
     )  # fmt: skip
     intro = ctx["problems"]["intro"]
     assert "0项" not in intro and "均达到" not in intro
-    assert intro == "约束性指标5待人工评定；约束性指标1、2、7缺少2020年数据，暂无法评估（见下文）。"
-    assert ctx["incomplete"] is True
+    assert intro == (
+        "约束性指标“高血压患者规范管理率”待人工评定；约束性指标“注册护士”、“床位使用率”、"
+        "“以镇（街道）为单位疫苗接种率”缺少2020年数据，暂无法评估（见下文）。"
+    )
+    assert ctx["incomplete"]["present"] is True
     assert ctx["incomplete_counts"] == {"with_data": 0, "numeric": 7}
-    assert "数据不完整" in ctx["labels"]["incomplete_notice"]
+    assert ctx["labels"]["incomplete"] == "数据不完整"
+    assert "2020年仅有0项数值指标有数据（共7项）" in ctx["incomplete"]["text"]
 
 
 def test_data_years_outside_the_period_or_before_the_target_are_refused():

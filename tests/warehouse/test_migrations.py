@@ -18,7 +18,7 @@ def test_upgrade_creates_every_table(engine):
     names = set(sa.inspect(engine).get_table_names())
     assert set(metadata.tables) <= names
     assert "alembic_version" in names
-    assert current_revision(engine) == head_revision() == "0003"
+    assert current_revision(engine) == head_revision() == "0004"
 
 
 def test_upgrade_is_idempotent(engine):
@@ -26,7 +26,7 @@ def test_upgrade_is_idempotent(engine):
     upgrade(engine)
     upgrade(engine)
     assert counts(engine) == before
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0004"
 
 
 def test_migration_matches_schema(engine):
@@ -68,7 +68,7 @@ def test_concurrent_upgrades_do_not_collide(db_url):
     for t in threads:
         t.join()
     assert errors == []
-    assert current_revision(engine) == "0003"
+    assert current_revision(engine) == "0004"
 
 
 def test_schema_markdown_lists_every_table_and_column():
@@ -106,7 +106,7 @@ def _insert_old_review(engine, number: int, reviewer: str, reason: str, when) ->
         )  # fmt: skip
 
 
-def test_a_0001_warehouse_with_data_upgrades_to_0002_keeping_its_rows(db_url):
+def test_a_0001_warehouse_with_data_upgrades_to_the_head_keeping_its_rows(db_url):
     from datetime import UTC, datetime
 
     from warehouse.results import load_quality_issues, load_reviews
@@ -114,7 +114,11 @@ def test_a_0001_warehouse_with_data_upgrades_to_0002_keeping_its_rows(db_url):
     engine = get_engine(db_url)
     upgrade(engine, "0001")
     assert current_revision(engine) == "0001" and "closed_at" not in _issue_columns(engine)
-    assert "add_column" in [d[0] for d in _schema_diff(engine)]  # the comparison sees later ones
+    kinds = [d[0] if isinstance(d, tuple) else d[0][0] for d in _schema_diff(engine)]
+    # the comparison sees 0002's and 0003's columns (and, on PostgreSQL, 0003's table comments
+    # and 0004's comment on report.format)
+    assert "add_column" in kinds
+    assert set(kinds) <= {"add_column", "modify_comment", "add_table_comment"}
     detected = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
     issue_0001 = sa.table(  # quality_issue as 0001 made it: no closed_at
         "quality_issue",
@@ -136,7 +140,7 @@ def test_a_0001_warehouse_with_data_upgrades_to_0002_keeping_its_rows(db_url):
 
     upgrade(engine)
 
-    assert current_revision(engine) == head_revision() == "0003"
+    assert current_revision(engine) == head_revision() == "0004"
     assert _schema_diff(engine) == []  # upgraded step by step, it is the schema in schema.py
     rows = {r["kind"]: r for r in load_quality_issues(engine, "p", open_only=False)}
     assert set(rows) == {"still_open", "closed_before"}
@@ -205,7 +209,7 @@ def test_a_0002_warehouse_upgrades_to_0003_its_old_verdicts_applying_to_nothing(
     _insert_old_review(engine, 28, "王芳", "已印发实施方案", when)
     upgrade(engine)
     replace_quality_issues(engine, "p", [{"kind": "a", "detail": "x"}])
-    assert current_revision(engine) == "0003" and _schema_diff(engine) == []
+    assert current_revision(engine) == "0004" and _schema_diff(engine) == []
     rows = load_reviews(engine, "p")
     plan = load_catalog().plan("longhu")
     (standing,) = review_standings(plan, rows)
@@ -232,3 +236,24 @@ def test_a_0002_warehouse_upgrades_to_0003_its_old_verdicts_applying_to_nothing(
 def _issue_ids(engine) -> list[int]:
     with engine.connect() as conn:
         return conn.execute(sa.text("SELECT id FROM quality_issue")).scalars().all()
+
+
+def test_a_0003_warehouse_upgrades_to_record_docx_reports_keeping_its_reports(db_url):
+    from datetime import UTC, datetime
+
+    from warehouse.results import find_reports, record_report
+
+    engine = get_engine(db_url)
+    upgrade(engine, "0003")
+    when = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
+    record_report(engine, plan_id="p", stage="mid", format="pdf", path="/r/p.pdf", created_at=when)
+    with engine.begin() as conn, __import__("pytest").raises(sa.exc.IntegrityError):
+        conn.execute(
+            sa.insert(metadata.tables["report"]).values(
+                plan_id="p", stage="mid", format="docx", path="/r/p.docx", created_at=when
+            )
+        )
+    upgrade(engine)
+    assert current_revision(engine) == "0004"
+    record_report(engine, plan_id="p", stage="mid", format="docx", path="/r/p.docx")
+    assert sorted(r["format"] for r in find_reports(engine, "p")) == ["docx", "pdf"]

@@ -292,7 +292,7 @@ def test_reports_are_recorded(engine):
     assert len(find_reports(engine)) == 2
     assert find_reports(engine, "p14", "mid")[0]["inputs"]["settings"] == {"tolerance": 0.02}
     with pytest.raises(ValueError, match="format"):
-        record_report(engine, plan_id="p14", stage="mid", format="docx", path="x")
+        record_report(engine, plan_id="p14", stage="mid", format="odt", path="x")
     with pytest.raises(ValueError, match="unknown keys"):
         record_report(engine, plan_id="p14", stage="mid", format="pdf", path="x", colour="red")
 
