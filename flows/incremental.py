@@ -109,8 +109,8 @@ def observations_token(
 
 def plan_keys(plans: Iterable[str], stages: list[str], data_year: int | None) -> dict[str, str]:
     """Each plan's input key for tonight (see the module's docstring)."""
-    from flows.evaluate import settings_thresholds
     from flows.commentary import commentary_checksum
+    from flows.evaluate import settings_thresholds
     from flows.pipeline import acknowledgements
     from warehouse.results import load_reviews
 

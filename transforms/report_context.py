@@ -36,8 +36,8 @@ from transforms.report_annex import (
     _text_goals,
     acknowledged_rows,
     plan_text_goals,
-    text_goals_lead,
     review_history_rows,
+    text_goals_lead,
 )
 from transforms.report_format import (  # noqa: F401 - DASH, STATUS_STYLE, fmt… are re-exported
     ATTRIBUTES,
