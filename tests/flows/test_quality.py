@@ -98,7 +98,7 @@ def test_the_report_counts_the_quarantined_rows_and_names_the_indicators(damaged
     rows = {s["name"]: s["rows_rejected"] for s in ctx["appendix"]["sources"]}
     assert rows[NAME] == "1"
     assert set(rows.values()) == {"0", "1"}
-    assert "其中1个文件共有1行未通过校验而被隔离" in ctx["appendix"]["sources_summary"]
+    assert "其中1个文件共有1行未通过核验而被单独存放" in ctx["appendix"]["sources_summary"]
     shown = [i for i in ctx["quality"]["issues"] if i["kind"] == "行被隔离"]
     assert {int(i["number"]) for i in shown} == population_indicators()
     assert {(i["year"], i["file"]) for i in shown} == {("2018", NAME)}
