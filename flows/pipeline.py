@@ -116,7 +116,7 @@ def report_task(a, as_of: datetime | None = None) -> list[str]:
     from flows.report import assessment_stem, render_in_run
 
     files = render_in_run(a, stem=assessment_stem(a, as_of), as_of=as_of)
-    return [str(p) for p in (files.pdf, files.html, files.xlsx)]
+    return [str(p) for p in (files.pdf, files.html, files.xlsx, files.docx) if p is not None]
 
 
 @dataclass
