@@ -178,7 +178,7 @@ LABELS = {
     "code_version": "程序版本",
     "definition_checksum": "规划定义文件指纹",
     "generated_at": "生成时间",
-    "reviews": "定性指标人工评定",
+    "reviews": "本报告采用的人工评定与调整",
     "reviewer": "评定人",
     "reviewed_at": "评定时间",
     "verdict": "结论",
