@@ -540,8 +540,11 @@ def bad_files() -> dict[str, bytes]:  # noqa: PLR0915 - one long, flat list read
     f["resources_2019_zip_bomb_ratio.xlsx"] = zip_bomb_ratio()
     f["resources_2019_zip_bomb_overlap.xlsx"] = zip_bomb_overlap()
 
-    # ---- a reader that cannot survive the file (its parse process dies)
+    # ---- far cells: a blank one is dropped; one the sheet's dimension hides kills the reader
     f["resources_2019_far_blank_cell.xlsx"] = xlsx_bytes([RES, *res], patch=far_blank_cell)
+    f["resources_2019_far_cell_hidden_by_dimension.xlsx"] = xlsx_bytes(
+        [RES, *res], patch=far_cell_hidden_by_dimension
+    )
     return f
 
 
@@ -555,6 +558,15 @@ def far_blank_cell(xml: bytes) -> bytes:
     xml, n = re.subn(rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="A1:XFD1048576" />', xml)
     assert n == 1
     return xml
+
+
+def far_cell_hidden_by_dimension(xml: bytes) -> bytes:
+    """The same blank cell at XFD1048576, but the sheet's dimension still declares only the
+    table: the extent check trusts it, and the reader, growing its grid to the far cell, dies."""
+    return xml.replace(
+        b"</sheetData>",
+        b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t></t></is></c></row></sheetData>',
+    )
 
 
 def build() -> dict[Path, bytes]:
