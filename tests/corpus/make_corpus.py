@@ -467,6 +467,12 @@ def bad_files() -> dict[str, bytes]:  # noqa: PLR0915 - one long, flat list read
         [PH, *replace(replace(ph, 1, 5, -2401), 4, 13, "-5")], bom=True
     )
     f["ph_percent_in_count_column_2019.csv"] = csv_bytes([PH, *replace(ph, 2, 4, "105%")], bom=True)
+    f["ph_fractional_child_count_2019.csv"] = csv_bytes([PH, *replace(ph, 1, 4, "1.172")], bom=True)
+    f["ph_huge_child_count_2019.csv"] = csv_bytes([PH, *replace(ph, 2, 4, "1e308")], bom=True)
+    f["ph_overflowing_number_2019.csv"] = csv_bytes([PH, *replace(ph, 3, 5, "1e400")], bom=True)
+    f["ph_rows_last_year_2019.csv"] = csv_bytes(
+        [PH, *[[*r[:2], YEAR - 1, *r[3:]] for r in ph]], bom=True
+    )
     f["survey_share_over_100_2019.csv"] = csv_bytes(
         [SURVEY, *replace(replace(survey, 1, 3, "120.5"), 3, 4, "1200")], bom=True
     )
@@ -545,6 +551,7 @@ def bad_files() -> dict[str, bytes]:  # noqa: PLR0915 - one long, flat list read
     f["resources_2019_far_cell_hidden_by_dimension.xlsx"] = xlsx_bytes(
         [RES, *res], patch=far_cell_hidden_by_dimension
     )
+    f["resources_2019_far_value_cell.xlsx"] = xlsx_bytes([RES, *res], patch=far_value_cell)
     return f
 
 
@@ -567,6 +574,17 @@ def far_cell_hidden_by_dimension(xml: bytes) -> bytes:
         b"</sheetData>",
         b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t></t></is></c></row></sheetData>',
     )
+
+
+def far_value_cell(xml: bytes) -> bytes:
+    """A number typed in the sheet's last cell (XFD1048576), the extent widened to it: not blank,
+    so it cannot be dropped."""
+    xml = xml.replace(
+        b"</sheetData>", b'<row r="1048576"><c r="XFD1048576"><v>7</v></c></row></sheetData>'
+    )
+    xml, n = re.subn(rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="A1:XFD1048576" />', xml)
+    assert n == 1
+    return xml
 
 
 def build() -> dict[Path, bytes]:
