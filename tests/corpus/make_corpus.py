@@ -221,6 +221,26 @@ def xlsx_bytes(
     return normalize_zip(data)
 
 
+def xlsx_sheets(sheets: list[tuple[str, list[list[object]], str]]) -> bytes:
+    """A workbook of several sheets: (name, rows, state), state 'visible' or 'hidden'."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.properties.creator = "healthplan corpus"
+    wb.properties.created = FIXED_TIME
+    wb.properties.modified = FIXED_TIME
+    wb.remove(wb.active)
+    for name, rows, state in sheets:
+        ws = wb.create_sheet(name)
+        ws.sheet_state = state
+        for row in rows:
+            ws.append(row)
+    wb.active = next(i for i, (_, _, state) in enumerate(sheets) if state == "visible")
+    buf = io.BytesIO()
+    wb.save(buf)
+    return normalize_zip(buf.getvalue())
+
+
 def cell_patch(replacements: dict[str, bytes]) -> Callable[[bytes], bytes]:
     """Replace whole <c r="REF" …>…</c> elements of the sheet XML (cached values, errors)."""
 
@@ -467,6 +487,10 @@ def bad_files() -> dict[str, bytes]:  # noqa: PLR0915 - one long, flat list read
         [PH, *replace(replace(ph, 1, 5, -2401), 4, 13, "-5")], bom=True
     )
     f["ph_percent_in_count_column_2019.csv"] = csv_bytes([PH, *replace(ph, 2, 4, "105%")], bom=True)
+    decimal_commas = [[*r[:3], *(str(v).replace(".", ",") for v in r[3:])] for r in survey]
+    f["survey_semicolons_decimal_commas_2019.csv"] = (
+        codecs.BOM_UTF8 + csv_text([SURVEY, *decimal_commas], delimiter=";").encode()
+    )
     f["ph_fractional_child_count_2019.csv"] = csv_bytes([PH, *replace(ph, 1, 4, "1.172")], bom=True)
     f["ph_huge_child_count_2019.csv"] = csv_bytes([PH, *replace(ph, 2, 4, "1e308")], bom=True)
     f["ph_overflowing_number_2019.csv"] = csv_bytes([PH, *replace(ph, 3, 5, "1e400")], bom=True)
@@ -552,6 +576,14 @@ def bad_files() -> dict[str, bytes]:  # noqa: PLR0915 - one long, flat list read
         [RES, *res], patch=far_cell_hidden_by_dimension
     )
     f["resources_2019_far_value_cell.xlsx"] = xlsx_bytes([RES, *res], patch=far_value_cell)
+
+    # ---- several sheets
+    f["resources_2019_hidden_stale_sheet.xlsx"] = xlsx_sheets(
+        [("旧表", [RES, *res], "hidden"), ("卫生资源", [RES, *res], "visible")]
+    )
+    f["resources_2019_two_visible_sheets.xlsx"] = xlsx_sheets(
+        [("卫生资源", [RES, *res], "visible"), ("卫生资源（副本）", [RES, *res], "visible")]
+    )
     return f
 
 
