@@ -169,6 +169,15 @@ def over_memory_reason(limit: int | None = None) -> str:
     )
 
 
+PARSE_DIED = "解析进程异常终止"  # how every crashed parse's reason begins
+
+
+def parse_died(reason: str) -> bool:
+    """Whether an unreadable file's reason is that its guarded parse process died: such a file
+    is never read again in the process that saves it (it would die there too)."""
+    return reason.startswith(PARSE_DIED)
+
+
 def crashed_parse_reason(exitcode: int | None) -> str:
     """Why a file whose parse process died (a native abort, SIGKILL, out of memory) was not
     loaded: the file's failure, never the run's."""
@@ -184,7 +193,7 @@ def crashed_parse_reason(exitcode: int | None) -> str:
         zh, en = f"退出码 {exitcode}", f"exit {exitcode}"
     limit = memory_mb()
     return (
-        f"解析进程异常终止（{zh}）：读取器无法处理此文件（例如工作表远处的一个单元格把表格撑到"
+        f"{PARSE_DIED}（{zh}）：读取器无法处理此文件（例如工作表远处的一个单元格把表格撑到"
         f"超出内存上限 {limit} MB），文件未入库，其他文件照常导入 / the parse process died "
         f"({en}): the reader cannot handle this file (e.g. one cell far out stretches the "
         f"sheet beyond the {limit} MB memory limit); nothing of it stored, the other files load"

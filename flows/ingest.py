@@ -742,7 +742,11 @@ def finish_file(
                 ahead.parsing.cancel()
             earlier.name = src.name
             return earlier
+    from flows.common import parse_died
+
     parsed = parsed_in_turn(ahead, context, current_year)
+    if isinstance(parsed, UnreadableFile) and parse_died(parsed.reason):
+        return save_unreadable(engine, src.name, parsed.reason, src.checksum, now)
     if isinstance(parsed, UnreadableFile):
         from flows.monitoring import ingest_unmatched  # a plan's monitoring sheet, or unreadable
 

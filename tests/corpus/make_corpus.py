@@ -221,6 +221,26 @@ def xlsx_bytes(
     return normalize_zip(data)
 
 
+def xlsx_sheets(sheets: list[tuple[str, list[list[object]], str]]) -> bytes:
+    """A workbook of several sheets: (name, rows, state), state 'visible' or 'hidden'."""
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.properties.creator = "healthplan corpus"
+    wb.properties.created = FIXED_TIME
+    wb.properties.modified = FIXED_TIME
+    wb.remove(wb.active)
+    for name, rows, state in sheets:
+        ws = wb.create_sheet(name)
+        ws.sheet_state = state
+        for row in rows:
+            ws.append(row)
+    wb.active = next(i for i, (_, _, state) in enumerate(sheets) if state == "visible")
+    buf = io.BytesIO()
+    wb.save(buf)
+    return normalize_zip(buf.getvalue())
+
+
 def cell_patch(replacements: dict[str, bytes]) -> Callable[[bytes], bytes]:
     """Replace whole <c r="REF" …>…</c> elements of the sheet XML (cached values, errors)."""
 
@@ -467,6 +487,16 @@ def bad_files() -> dict[str, bytes]:  # noqa: PLR0915 - one long, flat list read
         [PH, *replace(replace(ph, 1, 5, -2401), 4, 13, "-5")], bom=True
     )
     f["ph_percent_in_count_column_2019.csv"] = csv_bytes([PH, *replace(ph, 2, 4, "105%")], bom=True)
+    decimal_commas = [[*r[:3], *(str(v).replace(".", ",") for v in r[3:])] for r in survey]
+    f["survey_semicolons_decimal_commas_2019.csv"] = (
+        codecs.BOM_UTF8 + csv_text([SURVEY, *decimal_commas], delimiter=";").encode()
+    )
+    f["ph_fractional_child_count_2019.csv"] = csv_bytes([PH, *replace(ph, 1, 4, "1.172")], bom=True)
+    f["ph_huge_child_count_2019.csv"] = csv_bytes([PH, *replace(ph, 2, 4, "1e308")], bom=True)
+    f["ph_overflowing_number_2019.csv"] = csv_bytes([PH, *replace(ph, 3, 5, "1e400")], bom=True)
+    f["ph_rows_last_year_2019.csv"] = csv_bytes(
+        [PH, *[[*r[:2], YEAR - 1, *r[3:]] for r in ph]], bom=True
+    )
     f["survey_share_over_100_2019.csv"] = csv_bytes(
         [SURVEY, *replace(replace(survey, 1, 3, "120.5"), 3, 4, "1200")], bom=True
     )
@@ -540,8 +570,20 @@ def bad_files() -> dict[str, bytes]:  # noqa: PLR0915 - one long, flat list read
     f["resources_2019_zip_bomb_ratio.xlsx"] = zip_bomb_ratio()
     f["resources_2019_zip_bomb_overlap.xlsx"] = zip_bomb_overlap()
 
-    # ---- a reader that cannot survive the file (its parse process dies)
+    # ---- far cells: a blank one is dropped; one the sheet's dimension hides kills the reader
     f["resources_2019_far_blank_cell.xlsx"] = xlsx_bytes([RES, *res], patch=far_blank_cell)
+    f["resources_2019_far_cell_hidden_by_dimension.xlsx"] = xlsx_bytes(
+        [RES, *res], patch=far_cell_hidden_by_dimension
+    )
+    f["resources_2019_far_value_cell.xlsx"] = xlsx_bytes([RES, *res], patch=far_value_cell)
+
+    # ---- several sheets
+    f["resources_2019_hidden_stale_sheet.xlsx"] = xlsx_sheets(
+        [("旧表", [RES, *res], "hidden"), ("卫生资源", [RES, *res], "visible")]
+    )
+    f["resources_2019_two_visible_sheets.xlsx"] = xlsx_sheets(
+        [("卫生资源", [RES, *res], "visible"), ("卫生资源（副本）", [RES, *res], "visible")]
+    )
     return f
 
 
@@ -551,6 +593,26 @@ def far_blank_cell(xml: bytes) -> bytes:
     xml = xml.replace(
         b"</sheetData>",
         b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t></t></is></c></row></sheetData>',
+    )
+    xml, n = re.subn(rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="A1:XFD1048576" />', xml)
+    assert n == 1
+    return xml
+
+
+def far_cell_hidden_by_dimension(xml: bytes) -> bytes:
+    """The same blank cell at XFD1048576, but the sheet's dimension still declares only the
+    table: the extent check trusts it, and the reader, growing its grid to the far cell, dies."""
+    return xml.replace(
+        b"</sheetData>",
+        b'<row r="1048576"><c r="XFD1048576" t="inlineStr"><is><t></t></is></c></row></sheetData>',
+    )
+
+
+def far_value_cell(xml: bytes) -> bytes:
+    """A number typed in the sheet's last cell (XFD1048576), the extent widened to it: not blank,
+    so it cannot be dropped."""
+    xml = xml.replace(
+        b"</sheetData>", b'<row r="1048576"><c r="XFD1048576"><v>7</v></c></row></sheetData>'
     )
     xml, n = re.subn(rb'<dimension ref="[^"]*" ?/>', b'<dimension ref="A1:XFD1048576" />', xml)
     assert n == 1

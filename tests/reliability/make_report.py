@@ -105,8 +105,8 @@ FAULTS = [
      "(CHANGE_ME, ***) and the tests' fake passwords", "—"),
     # ---- round 2 (issue 23)
     ("test_a_file_that_aborts_the_reader_fails_alone",
-     "一个工作簿让 XLSX 读取器本身异常终止（远处的空白单元格，退出码 134），一个或多个解析进程 / "
-     "a workbook that makes the XLSX reader itself abort (a far blank cell, exit 134), with one "
+     "一个工作簿让 XLSX 读取器本身异常终止（工作表声明范围之外的远处单元格，退出码 134），一个或多个解析进程 / "
+     "a workbook that makes the XLSX reader itself abort (a far cell outside the sheet's declared dimension, exit 134), with one "
      "parse worker or several",
      "只有该文件失败（退出码 2，点名），其余文件全部入库；进程与运行都不中断 / that file alone "
      "fails (exit 2, named), every other file loads; neither the process nor the run dies",

@@ -24,7 +24,7 @@ from tests.reliability.helpers import (
     snapshot,
 )
 
-FAR_CELL = CORPUS / "files" / "resources_2019_far_blank_cell.xlsx"
+FAR_CELL = CORPUS / "files" / "resources_2019_far_cell_hidden_by_dimension.xlsx"
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 
 
@@ -41,7 +41,7 @@ def _inbox(tmp_path: Path, extra: Path | None = None) -> Path:
 def test_a_file_that_aborts_the_reader_fails_alone(
     tmp_path, db_url, corpus_plans, corpus_context, monkeypatch, workers
 ):
-    """The far blank cell aborts the XLSX reader natively (exit 134): that file fails, named,
+    """A far cell the sheet's dimension hides aborts the XLSX reader natively (exit 134): that file fails, named,
     exit 2, and every other file of the inbox loads, with one worker or several."""
     import flows.ingest as ing
     from tests.reliability.helpers import prepare_warehouse
@@ -432,7 +432,7 @@ def _attack_symlink(inbox: Path) -> str:
 
 
 ATTACKS = {
-    "far blank cell": (_attack_far_cell, 2, "解析进程异常终止"),
+    "far cell hidden by the dimension": (_attack_far_cell, 2, "解析进程异常终止"),
     "file name not UTF-8": (_attack_not_utf8_name, 2, "not UTF-8"),
     "path too long": (_attack_long_path, 2, "too long"),
     "markup in a cell": (_attack_markup, 3, "[/x]"),
