@@ -275,8 +275,8 @@ class _Writer:
             self.table(
                 [L["number"], "目标表述", "目标值", L["status"], "评定"],
                 [
-                    [g["goal"], g["text"], g["target"], g["status"], g["review"]]
-                    for g in ctx["text_goals"]
+                    [k, g["text"], g["target"], g["status"], g["review"]]
+                    for k, g in enumerate(ctx["text_goals"], start=1)
                 ],
             )
         if ctx["indicator_notes"]["entries"]:

@@ -220,7 +220,9 @@ def render_xlsx(
     )  # fmt: skip
     r = 2
     if values is not None and len(values):
-        series = values.sort_values(["number", "area_code", "stratum", "year"])
+        # up to the data year the report judges, as its charts: a later year is not its content
+        shown = values[values["year"] <= int(str(context["cover"]["data_year"]).rstrip("年"))]
+        series = shown.sort_values(["number", "area_code", "stratum", "year"])
         for x in series.itertuples(index=False):
             number = int(x.number)
             put(ws4, r, 1, number)

@@ -96,8 +96,8 @@ def test_one_changed_file_reruns_only_what_reads_it(prefect_harness, tmp_path, m
                                     "rendered longhu/end"}  # fmt: skip
     for key in ("zhuchi/mid", "zhuchi/end", "longhu/mid"):
         assert second["statuses"][key] == first["statuses"][key]
-    assert sorted(second["reports"]) == sorted(first["reports"])  # the same 12 files
-    assert len(second["reports"]) == 12
+    assert sorted(second["reports"]) == sorted(first["reports"])  # the same 16 files
+    assert len(second["reports"]) == 16  # 4 reports × PDF, HTML, XLSX, DOCX
 
     # the same night computed from scratch gives the same statuses and the same reports
     use(tmp_path / "fresh", monkeypatch)

@@ -360,7 +360,7 @@ def test_a_text_goal_is_reviewed_listed_reported_and_withdrawn(goals_on, capsys)
             areas=catalog().areas("demo"), goal_reviews=a.goal_reviews,
             review_history=a.review_history, with_charts=False,
         )  # fmt: skip
-        sheet = load_workbook(BytesIO(render_xlsx(ctx, a.rows, plan)))["正文目标"]
+        sheet = load_workbook(BytesIO(render_xlsx(ctx, a.rows, plan)))["规划正文目标"]
         cells = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
         return [(g["goal"], g["status"]) for g in ctx["text_goals"]], cells
 
@@ -372,9 +372,9 @@ def test_a_text_goal_is_reviewed_listed_reported_and_withdrawn(goals_on, capsys)
     a = assess("demo", "end")
     record = _inputs_record(a, load_inputs(a, warehouse()))
     assert record["reviews"]["T2"]["id"] == listed["id"]  # what the report was made from
-    assert [(r[0], r[5], r[6], r[7]) for r in cells] == [
-        ("T1", "待人工评定", None, None),
-        ("T2", "已完成", "张三", "已印发实施方案"),
+    assert [(r[0], r[5], r[6]) for r in cells] == [
+        ("T1", "待人工评定", "—"),
+        ("T2", "已完成", "达到（张三）"),
     ]
     code, out, err = cli(capsys, "review", "--withdraw", str(listed["id"]), *who)
     assert code == 0, err

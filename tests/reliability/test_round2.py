@@ -318,7 +318,7 @@ def test_only_the_run_holding_the_lock_publishes(tmp_path, monkeypatch):
             assert fence is not None and fence.holder == "old-run:1"
             first = render_report(a)  # the holder publishes
             state = {p.name: p.read_bytes() for p in first.paths() if p.exists()}
-            assert len(state) == 3
+            assert len(state) == 4  # PDF, HTML, XLSX, DOCX
             with engine.begin() as conn:  # the old run is presumed dead; a new one takes over
                 conn.execute(sa.delete(lock_table))
                 conn.execute(
@@ -513,7 +513,8 @@ def test_a_failure_inside_run_is_a_message_and_a_failed_run(loaded_pipeline, mon
     code = pipeline.run_command(["longhu"], ["mid"], None, SAMPLE_LONGHU)
     out, err = capfd.readouterr()
     assert code == 1
-    assert "流水线运行失败 pipeline failed" in err and "boom [/x]" in err
+    # one plan's failed step is named (the other plans would still complete), as text
+    assert "以下步骤失败" in err and "boom [/x]" in err
     assert "Traceback" not in out + err
     last = recent_runs(warehouse(), 1)[0]
     assert last["outcome"] == "failed" and "boom" in last["message"]
