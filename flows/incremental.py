@@ -233,9 +233,7 @@ def content_key(a, inputs) -> str:
         for n, s, y, x in zip(shown["number"], shown["stratum"], shown["year"], shown["value"],
                               strict=True)
     )  # fmt: skip
-    obs = a.observations
-    if not obs.empty and "year" in obs.columns:
-        obs = obs[obs["year"] <= a.data_year]
+    obs = a.observations  # every year's files: the report's sources annex lists them all
     used = set(obs["source_file_id"].dropna().astype(int)) if not obs.empty else set()
     files = sorted(str(f["checksum"]) for f in inputs.source_files if int(f["id"]) in used)
     s = get_settings()

@@ -22,6 +22,8 @@ def sheet_values(path: Path) -> dict[str, list[tuple]]:
     wb = load_workbook(path, read_only=True)
     out = {}
     for ws in wb.worksheets:
+        if ws.title == "数据来源":  # when each file was received: differs between warehouses
+            continue
         rows = []
         for row in ws.iter_rows(values_only=True):
             text = " ".join(str(c) for c in row if c is not None)
